@@ -1,0 +1,53 @@
+// Command line + config file -> one validated struct per command.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace edgepipe {
+
+// Options of `edgepipe run` (the pipeline) and `edgepipe single` (the whole model in one process).
+struct RunConfig {
+  std::string model;                 // TorchScript file
+  std::string input_file;            // HDF5 file of inputs ("" with --synthetic)
+  std::string input_dataset;         // dataset inside input_file, rows = samples
+  int64_t synthetic = 0;             // number of random inputs instead of an input file
+  std::vector<int64_t> input_shape;  // one batch's shape, e.g. 1,3,224,224 (leading dim = batch,
+                                     // replaced by `batch`); empty: from the model file
+  std::string output;                // HDF5 outputs file
+  int64_t batch = 1;                 // samples per batch
+  int threads = 1;                   // intra-op threads per rank
+  int inflight = 0;                  // batches in flight in the pipeline; 0 = 2 x stages
+  double timeout_s = 300;            // longest any wait may take before the run fails
+  bool optimize = true;              // torch::jit::optimize_for_inference on each stage
+  bool overwrite = false;            // replace an existing output file
+  bool quiet = false;                // no progress or summary lines
+  uint64_t seed = 1;                 // seed of --synthetic inputs
+  int warmup = 3;                    // `single`: untimed batches before timing
+  std::string command_line;          // for the record in the outputs file
+};
+
+// Options of `edgepipe inspect`.
+struct InspectConfig {
+  std::string model;
+  std::vector<int64_t> input_shape;
+  int threads = 1;
+  bool profile = true;  // time each block
+};
+
+enum class Command { run, single, inspect, help, version };
+
+struct ParsedCommand {
+  Command command = Command::help;
+  RunConfig run;
+  InspectConfig inspect;
+  std::string help_text;
+};
+
+// Parses argv (argv[1] is the command). Throws edgepipe::Error naming the bad option or value.
+ParsedCommand parse_command_line(int argc, const char* const argv[]);
+
+// "1,3,224,224" -> {1,3,224,224}; throws on anything else.
+std::vector<int64_t> parse_shape(const std::string& text);
+
+}  // namespace edgepipe

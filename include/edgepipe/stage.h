@@ -1,0 +1,44 @@
+// stage: a contiguous range of a model's top-level nodes as its own TorchScript module, and its
+// serialised bytes. A stage takes the values live at its first cut and returns those live at its
+// last (a tuple when several); the last stage returns the model's own output.
+#pragma once
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "edgepipe/graph.h"
+
+namespace edgepipe {
+
+// The graph of nodes [begin, end) of `model` (positions as in ModelGraph::live).
+std::shared_ptr<torch::jit::Graph> build_stage_graph(const ModelGraph& model, size_t begin,
+                                                     size_t end);
+
+// A module whose forward is build_stage_graph(model, begin, end).
+torch::jit::Module build_stage_module(const ModelGraph& model, size_t begin, size_t end);
+
+// A module's TorchScript archive as bytes, and back.
+std::string save_module_bytes(const torch::jit::Module& module);
+torch::jit::Module load_module_bytes(const std::string& bytes);
+
+// Bytes of the tensor constants (frozen weights) in a module's forward graph.
+int64_t parameter_bytes(const torch::jit::Module& module);
+
+// Tensors of an output value in order: a tensor, or the tensors of a tuple or list (recursively);
+// None is skipped. Anything else cannot cross a cut and raises an error.
+void flatten_tensors(const c10::IValue& value, std::vector<at::Tensor>& out);
+
+// A loaded stage, ready to run: forward(inputs) -> flattened output tensors.
+class Stage {
+ public:
+  explicit Stage(torch::jit::Module module);
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
+  torch::jit::Module& module() { return module_; }
+
+ private:
+  torch::jit::Module module_;
+  std::vector<c10::IValue> stack_;  // reused argument vector
+};
+
+}  // namespace edgepipe

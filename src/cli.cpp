@@ -1,0 +1,93 @@
+#include "edgepipe/cli.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "edgepipe/channel.h"
+#include "edgepipe/config.h"
+#include "edgepipe/dispatcher.h"
+#include "edgepipe/error.h"
+#include "edgepipe/inspect.h"
+#include "edgepipe/log.h"
+#include "edgepipe/mpi.h"
+#include "edgepipe/single.h"
+#include "edgepipe/worker.h"
+
+namespace edgepipe {
+
+namespace {
+
+constexpr const char* kVersion = "edgepipe 0.1.0";
+
+// The rank a launcher gave this process, before MPI is initialised (0 if none).
+int launcher_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  }
+  return 0;
+}
+
+// One thread pool per process: LibTorch's. OpenBLAS's own pool would fight it, so it is pinned
+// to one thread (as OPENBLAS_NUM_THREADS=1 would, but also when the variable is not set).
+void set_threads(int threads) {
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    f(1);
+  at::set_num_threads(threads);
+  at::set_num_interop_threads(1);
+}
+
+int run_pipeline(const RunConfig& cfg, int* argc, char*** argv) {
+  MpiEnvironment env(argc, argv);
+  MpiComm comm(MPI_COMM_WORLD);
+  Log log(comm.rank(), cfg.quiet);
+  if (comm.size() < 2) {
+    log.error("edgepipe run needs at least 2 ranks (rank 0 dispatches, ranks 1.. run stages); "
+              "got " + std::to_string(comm.size()) + ": start it with mpirun -n K, K >= 2");
+    return 1;
+  }
+  set_threads(cfg.threads);
+  MpiChannel ch(comm);
+  return comm.rank() == 0 ? run_dispatcher(cfg, ch, log) : run_worker(cfg, ch, log);
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  const int rank = launcher_rank();
+  ParsedCommand cmd;
+  try {
+    cmd = parse_command_line(argc, argv);
+  } catch (const std::exception& e) {
+    if (rank == 0) Log(0).error(e.what());
+    return 2;
+  }
+  try {
+    switch (cmd.command) {
+      case Command::help:
+        if (rank == 0) std::cout << cmd.help_text;
+        return 0;
+      case Command::version:
+        std::cout << kVersion << "\n";
+        return 0;
+      case Command::inspect:
+        set_threads(cmd.inspect.threads);
+        return run_inspect(cmd.inspect, std::cout);
+      case Command::single:
+        set_threads(cmd.run.threads);
+        return run_single(cmd.run, Log(0, cmd.run.quiet));
+      case Command::run:
+        return run_pipeline(cmd.run, &argc, &argv);
+    }
+  } catch (const std::exception& e) {
+    Log(rank).error(e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace edgepipe

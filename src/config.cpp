@@ -1,0 +1,213 @@
+#include "edgepipe/config.h"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "edgepipe/error.h"
+
+namespace po = boost::program_options;
+
+namespace edgepipe {
+
+std::vector<int64_t> parse_shape(const std::string& text) {
+  std::vector<int64_t> dims;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    long long d = 0;
+    try {
+      d = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    EP_CHECK(used == item.size() && !item.empty() && d > 0, "bad shape '", text,
+             "': expected positive integers separated by commas, e.g. 1,3,224,224");
+    dims.push_back(d);
+  }
+  EP_CHECK(!dims.empty(), "bad shape '", text, "': empty");
+  return dims;
+}
+
+namespace {
+
+const char* kUsage =
+    "usage: edgepipe COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run       run a model as a pipeline over MPI ranks (mpirun -n K edgepipe run ...)\n"
+    "  single    run the whole model in one process (the baseline and the reference)\n"
+    "  inspect   print a model's nodes, blocks and cut candidates\n"
+    "  version   print the version\n"
+    "\n"
+    "edgepipe COMMAND --help lists the options of a command.\n";
+
+po::options_description run_options(bool pipeline) {
+  po::options_description o(pipeline ? "edgepipe run options" : "edgepipe single options");
+  // clang-format off
+  o.add_options()
+    ("help,h", "print this help")
+    ("config", po::value<std::string>(), "config file of 'key = value' lines (keys as below); "
+                                        "flags override it")
+    ("model", po::value<std::string>(), "TorchScript model file (required)")
+    ("input", po::value<std::string>(), "inputs as FILE.h5:DATASET (rows are samples)")
+    ("synthetic", po::value<int64_t>(), "use N random inputs instead of --input")
+    ("input-shape", po::value<std::string>(), "shape of one batch, e.g. 1,3,224,224 (the batch "
+                                             "dimension is replaced by --batch); default: from "
+                                             "the model file or the input dataset")
+    ("output", po::value<std::string>(), "HDF5 outputs file (required)")
+    ("batch", po::value<int64_t>()->default_value(1), "samples per batch")
+    ("threads", po::value<int>()->default_value(1), "intra-op threads per rank")
+    ("timeout", po::value<double>()->default_value(300), "seconds any wait may take before "
+                                                        "the run fails")
+    ("optimize", po::value<bool>()->default_value(true), "run optimize_for_inference on the "
+                                                        "model or each stage (true/false)")
+    ("overwrite", po::bool_switch(), "replace an existing output file")
+    ("quiet", po::bool_switch(), "print nothing but errors")
+    ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
+  if (pipeline) {
+    o.add_options()
+      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)");
+  } else {
+    o.add_options()
+      ("warmup", po::value<int>()->default_value(3), "untimed batches before timing");
+  }
+  // clang-format on
+  return o;
+}
+
+po::options_description inspect_options() {
+  po::options_description o("edgepipe inspect MODEL options");
+  // clang-format off
+  o.add_options()
+    ("help,h", "print this help")
+    ("model", po::value<std::string>(), "TorchScript model file")
+    ("input-shape", po::value<std::string>(), "shape of one batch, e.g. 1,3,224,224 "
+                                             "(default: from the model file)")
+    ("threads", po::value<int>()->default_value(1), "threads for timing the blocks")
+    ("no-profile", po::bool_switch(), "do not time the blocks");
+  // clang-format on
+  return o;
+}
+
+std::string help_of(const po::options_description& o, const char* usage) {
+  std::ostringstream s;
+  s << usage << "\n" << o;
+  return s.str();
+}
+
+RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
+  RunConfig c;
+  EP_CHECK(vm.count("model"), "no model given: pass --model FILE.pt (or model = ... in --config)");
+  c.model = vm["model"].as<std::string>();
+  EP_CHECK(vm.count("output"), "no output file given: pass --output FILE.h5");
+  c.output = vm["output"].as<std::string>();
+  EP_CHECK(vm.count("input") + vm.count("synthetic") == 1,
+           "give exactly one of --input FILE.h5:DATASET and --synthetic N");
+  if (vm.count("input")) {
+    std::string spec = vm["input"].as<std::string>();
+    auto colon = spec.rfind(':');
+    EP_CHECK(colon != std::string::npos && colon > 0 && colon + 1 < spec.size(), "bad --input '",
+             spec, "': expected FILE.h5:DATASET");
+    c.input_file = spec.substr(0, colon);
+    c.input_dataset = spec.substr(colon + 1);
+  } else {
+    c.synthetic = vm["synthetic"].as<int64_t>();
+    EP_CHECK(c.synthetic > 0, "--synthetic must be positive, got ", c.synthetic);
+  }
+  if (vm.count("input-shape")) c.input_shape = parse_shape(vm["input-shape"].as<std::string>());
+  c.batch = vm["batch"].as<int64_t>();
+  EP_CHECK(c.batch > 0, "--batch must be positive, got ", c.batch);
+  c.threads = vm["threads"].as<int>();
+  EP_CHECK(c.threads > 0, "--threads must be positive, got ", c.threads);
+  c.timeout_s = vm["timeout"].as<double>();
+  EP_CHECK(c.timeout_s > 0, "--timeout must be positive, got ", c.timeout_s);
+  c.optimize = vm["optimize"].as<bool>();
+  c.overwrite = vm["overwrite"].as<bool>();
+  c.quiet = vm["quiet"].as<bool>();
+  c.seed = vm["seed"].as<uint64_t>();
+  if (pipeline) {
+    c.inflight = vm["inflight"].as<int>();
+    EP_CHECK(c.inflight >= 0, "--inflight must be 0 (auto) or positive, got ", c.inflight);
+  } else {
+    c.warmup = vm["warmup"].as<int>();
+    EP_CHECK(c.warmup >= 0, "--warmup must not be negative, got ", c.warmup);
+  }
+  return c;
+}
+
+// Parses flags, then the config file: po::store keeps the first value stored, so flags win.
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& o,
+                        const po::positional_options_description* positional) {
+  po::variables_map vm;
+  try {
+    po::command_line_parser parser(args);
+    parser.options(o);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    if (vm.count("config")) {
+      std::string path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      EP_CHECK(file, "cannot open config file '", path, "'");
+      po::store(po::parse_config_file(file, o), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    EP_FAIL(e.what(), " (edgepipe COMMAND --help lists the options)");
+  }
+  return vm;
+}
+
+}  // namespace
+
+ParsedCommand parse_command_line(int argc, const char* const argv[]) {
+  ParsedCommand p;
+  p.help_text = kUsage;
+  if (argc < 2) return p;
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") return p;
+  if (cmd == "version" || cmd == "--version") {
+    p.command = Command::version;
+    return p;
+  }
+  if (cmd == "run" || cmd == "single") {
+    bool pipeline = cmd == "run";
+    auto o = run_options(pipeline);
+    auto vm = parse(args, o, nullptr);
+    if (vm.count("help")) {
+      p.help_text = help_of(o, pipeline ? "usage: mpirun -n K edgepipe run [options]"
+                                        : "usage: edgepipe single [options]");
+      return p;
+    }
+    p.command = pipeline ? Command::run : Command::single;
+    p.run = to_run_config(vm, pipeline);
+    std::string line;
+    for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+    p.run.command_line = line;
+    return p;
+  }
+  if (cmd == "inspect") {
+    auto o = inspect_options();
+    po::positional_options_description pos;
+    pos.add("model", 1);
+    auto vm = parse(args, o, &pos);
+    if (vm.count("help")) {
+      p.help_text = help_of(o, "usage: edgepipe inspect MODEL [--input-shape 1,3,224,224]");
+      return p;
+    }
+    p.command = Command::inspect;
+    EP_CHECK(vm.count("model"), "no model given: edgepipe inspect MODEL");
+    p.inspect.model = vm["model"].as<std::string>();
+    if (vm.count("input-shape"))
+      p.inspect.input_shape = parse_shape(vm["input-shape"].as<std::string>());
+    p.inspect.threads = vm["threads"].as<int>();
+    EP_CHECK(p.inspect.threads > 0, "--threads must be positive");
+    p.inspect.profile = !vm["no-profile"].as<bool>();
+    return p;
+  }
+  EP_FAIL("unknown command '", cmd, "'\n", kUsage);
+}
+
+}  // namespace edgepipe

@@ -1,0 +1,259 @@
+#include "edgepipe/dispatcher.h"
+
+#include <cstdio>
+#include <optional>
+#include <sstream>
+
+#include "edgepipe/error.h"
+#include "edgepipe/hash.h"
+#include "edgepipe/io.h"
+#include "edgepipe/metrics.h"
+#include "edgepipe/plan.h"
+#include "edgepipe/profile.h"
+#include "edgepipe/stage.h"
+#include "edgepipe/worker.h"
+
+namespace edgepipe {
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Everything set-up decides, kept for the run and the outputs file's attributes.
+struct Plan {
+  std::vector<size_t> block_bounds;  // stage s runs blocks [block_bounds[s], block_bounds[s+1])
+  std::vector<int64_t> node_cuts;    // node positions where the model is cut
+  std::vector<double> stage_ms;      // profiled compute per stage
+  std::vector<int64_t> stage_out_bytes;
+  std::vector<StageSetup> setups;    // one per worker rank, in rank order
+  uint64_t max_out_bytes = 0;        // largest frame rank 0 receives
+};
+
+Plan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages) {
+  Plan p;
+  p.block_bounds = partition_chain(prof.block_ms, static_cast<size_t>(num_stages));
+  for (int s = 0; s < num_stages; ++s) {
+    size_t b0 = p.block_bounds[s], b1 = p.block_bounds[s + 1];
+    size_t begin = mg.cuts[b0], end = mg.cuts[b1];
+    if (s > 0) p.node_cuts.push_back(static_cast<int64_t>(begin));
+    double ms = 0;
+    for (size_t b = b0; b < b1; ++b) ms += prof.block_ms[b];
+    p.stage_ms.push_back(ms);
+    p.stage_out_bytes.push_back(prof.cut_bytes(b1));
+    StageSetup setup;
+    setup.stage = s;
+    setup.num_stages = num_stages;
+    setup.prev = s;  // stage s runs on rank s + 1
+    setup.next = s + 1 == num_stages ? 0 : s + 2;
+    setup.inputs = prof.cut_metas[b0];
+    setup.max_in_bytes = frame_bound(prof.cut_metas[b0]);
+    torch::jit::Module module = build_stage_module(mg, begin, end);
+    setup.module_bytes = save_module_bytes(module);
+    p.setups.push_back(std::move(setup));
+  }
+  p.max_out_bytes = frame_bound(prof.cut_metas.back());
+  return p;
+}
+
+std::string describe_plan(const ModelGraph& mg, const Plan& p) {
+  std::ostringstream s;
+  s << "plan: " << p.setups.size() << " stages over " << mg.nodes.size() << " nodes ("
+    << mg.num_blocks() << " blocks)\n";
+  s << "  stage  rank  nodes        blocks      compute ms  out MB  stage MB\n";
+  for (size_t i = 0; i < p.setups.size(); ++i) {
+    size_t b0 = p.block_bounds[i], b1 = p.block_bounds[i + 1];
+    char line[160];
+    std::snprintf(line, sizeof line, "  %5zu  %4zu  %4zu-%-6zu  %4zu-%-5zu  %10.2f  %6.2f  %8.1f\n",
+                  i, i + 1, mg.cuts[b0], mg.cuts[b1], b0, b1, p.stage_ms[i],
+                  p.stage_out_bytes[i] / 1e6, p.setups[i].module_bytes.size() / 1e6);
+    s << line;
+  }
+  return s.str();
+}
+
+// Checks the model's signature: edgepipe feeds exactly one tensor.
+void check_model_inputs(const ModelGraph& mg) {
+  const auto& inputs = mg.graph->inputs();
+  EP_CHECK(inputs.size() == 2 && inputs[1]->type()->cast<c10::TensorType>(),
+           "the model's forward takes ", inputs.size() - 1, " argument(s) of type(s) ",
+           [&] {
+             std::string t;
+             for (size_t i = 1; i < inputs.size(); ++i)
+               t += (i > 1 ? ", " : "") + inputs[i]->type()->str();
+             return t;
+           }(),
+           "; edgepipe feeds exactly one tensor");
+}
+
+struct Results {
+  int64_t images = 0;
+  double seconds = 0;          // first input sent to last output written
+  double steady_per_s = 0;     // images/s after the pipeline has filled
+  std::vector<StageCounters> counters;
+};
+
+Results stream(const RunConfig& cfg, Channel& ch, const Plan& plan, const InputSource& in,
+               OutputSink& sink) {
+  const int num_stages = static_cast<int>(plan.setups.size());
+  const int last = num_stages;  // rank of the last stage
+  const int64_t nb = in.num_batches(cfg.batch);
+  const int64_t inflight = cfg.inflight > 0 ? cfg.inflight : 2 * num_stages;
+  std::vector<char> send_buf[2], recv_buf(plan.max_out_bytes);
+  Channel::Handle send[2];
+  bool sending[2] = {false, false};
+  auto post_recv = [&] { return ch.irecv(last, kTagData, recv_buf.data(), recv_buf.size()); };
+  Channel::Handle recv = post_recv();
+
+  Results r;
+  std::vector<double> arrival(nb);
+  const double t0 = now_seconds();
+  double last_progress = t0;
+  int64_t sent = 0, done = 0;
+  int s = 0;
+  auto pause = std::chrono::microseconds(10);
+  while (done < nb) {
+    bool progressed = false;
+    if (sending[s] && ch.test(send[s])) sending[s] = false;
+    if (sent < nb && sent - done < inflight && !sending[s]) {
+      at::Tensor x = in.batch(sent, cfg.batch);
+      encode_frame(static_cast<uint64_t>(sent), 0, {x}, send_buf[s]);
+      send[s] = ch.isend(1, kTagData, send_buf[s].data(), send_buf[s].size());
+      sending[s] = true;
+      s ^= 1;
+      ++sent;
+      progressed = true;
+    }
+    size_t n = 0;
+    if (ch.test(recv, &n)) {
+      Frame f = decode_frame(recv_buf.data(), n);
+      EP_CHECK(!(f.flags & kFrameEnd), "the last stage ended the stream early, after ", done,
+               " of ", nb, " batches");
+      EP_CHECK(f.seq == static_cast<uint64_t>(done), "received batch ", f.seq,
+               " from the last stage but expected batch ", done);
+      sink.write(done * cfg.batch, f.tensors);
+      arrival[done] = now_seconds();
+      ++done;
+      recv = post_recv();
+      progressed = true;
+    }
+    const double now = now_seconds();
+    if (progressed) {
+      last_progress = now;
+      pause = std::chrono::microseconds(10);
+    } else {
+      EP_CHECK(now - last_progress < cfg.timeout_s, "no progress for ", cfg.timeout_s,
+               " s: sent ", sent, " batches to rank 1, received ", done, " from rank ", last);
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(500));
+    }
+  }
+  // End of stream: it travels through every stage, so when it comes back all work is done.
+  for (int i = 0; i < 2; ++i) {
+    if (sending[i])
+      wait_for([&] { return ch.test(send[i]); }, cfg.timeout_s, "rank 1 to take a batch");
+  }
+  encode_frame(static_cast<uint64_t>(nb), kFrameEnd, {}, send_buf[0]);
+  send[0] = ch.isend(1, kTagData, send_buf[0].data(), send_buf[0].size());
+  size_t n = 0;
+  wait_for([&] { return ch.test(recv, &n); }, cfg.timeout_s, "the end of the stream to return");
+  EP_CHECK(decode_frame(recv_buf.data(), n).flags & kFrameEnd, "unexpected batch after the end");
+  wait_for([&] { return ch.test(send[0]); }, cfg.timeout_s, "rank 1 to take the end frame");
+  for (int rank = 1; rank <= num_stages; ++rank) {
+    r.counters.push_back(counters_from_bytes(recv_bytes(
+        ch, rank, kTagStats, cfg.timeout_s, "the counters of rank " + std::to_string(rank))));
+  }
+
+  r.images = in.count();
+  r.seconds = arrival[nb - 1] - t0;
+  const int64_t fill = std::min<int64_t>(num_stages, nb - 1);
+  if (nb - fill >= 2 && fill > 0) {
+    const int64_t rows_after = in.count() - fill * cfg.batch;
+    r.steady_per_s = rows_after / (arrival[nb - 1] - arrival[fill - 1]);
+  } else {
+    r.steady_per_s = r.images / r.seconds;
+  }
+  return r;
+}
+
+std::string describe_counters(const std::vector<StageCounters>& cs) {
+  std::ostringstream s;
+  s << "  stage  batches  compute ms/batch  recv wait ms  send wait ms  codec ms  busy %  MB out\n";
+  for (size_t i = 0; i < cs.size(); ++i) {
+    const auto& c = cs[i];
+    const double b = std::max(c.batches, 1.0);
+    char line[200];
+    std::snprintf(line, sizeof line, "  %5zu  %7.0f  %16.2f  %12.2f  %12.2f  %8.2f  %6.1f  %6.1f\n",
+                  i, c.batches, 1e3 * c.time_compute / b, 1e3 * c.time_recv_wait / b,
+                  1e3 * c.time_send_wait / b, 1e3 * (c.time_encode + c.time_decode) / b,
+                  100 * c.time_compute / std::max(c.time_total, 1e-9), c.bytes_out / 1e6);
+    s << line;
+  }
+  return s.str();
+}
+
+}  // namespace
+
+int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
+  const int num_stages = ch.size() - 1;
+  std::optional<OutputSink> sink;
+  std::optional<InputSource> in;
+  std::optional<ModelGraph> mg;
+  Plan plan;
+  try {
+    mg.emplace(load_model_graph(cfg.model));
+    check_model_inputs(*mg);
+    in.emplace(cfg, mg->input_shape);
+    sink.emplace(cfg.output, cfg.overwrite, in->count());
+    log.info("model " + cfg.model + ": " + std::to_string(mg->nodes.size()) + " nodes, " +
+             std::to_string(mg->num_blocks()) + " blocks; inputs " + in->description());
+    ModelProfile prof = profile_model(*mg, in->batch(0, cfg.batch));
+    plan = make_plan(*mg, prof, num_stages);
+  } catch (const std::exception& e) {
+    log.error(e.what());
+    StageSetup failed;
+    failed.ok = false;
+    for (int rank = 1; rank < ch.size(); ++rank)
+      send_bytes(ch, rank, kTagSetup, failed.to_bytes(), cfg.timeout_s);
+    return 1;
+  }
+  log.info(describe_plan(*mg, plan));
+
+  try {
+    for (int rank = 1; rank <= num_stages; ++rank)
+      send_bytes(ch, rank, kTagSetup, plan.setups[rank - 1].to_bytes(), cfg.timeout_s);
+    for (int rank = 1; rank <= num_stages; ++rank) {
+      std::string problem = recv_bytes(ch, rank, kTagReady, cfg.timeout_s,
+                                       "rank " + std::to_string(rank) + " to load its stage");
+      EP_CHECK(problem.empty(), "rank ", rank, " could not set up stage ", rank - 1, ": ", problem);
+    }
+    Results r = stream(cfg, ch, plan, *in, *sink);
+
+    auto& f = sink->file();
+    f.set_attribute("model", cfg.model);
+    f.set_attribute("model_sha256", sha256_file(cfg.model));
+    f.set_attribute("input", in->description());
+    f.set_attribute("stages", std::vector<int64_t>{num_stages});
+    f.set_attribute("cuts", plan.node_cuts);
+    f.set_attribute("batch", std::vector<int64_t>{cfg.batch});
+    f.set_attribute("threads_per_rank", std::vector<int64_t>{cfg.threads});
+    f.set_attribute("images_per_second", r.steady_per_s);
+    f.set_attribute("command_line", cfg.command_line);
+    sink->commit();
+
+    log.info("stages:\n" + describe_counters(r.counters));
+    log.info(std::to_string(r.images) + " images in " + fmt("%.2f", r.seconds) + " s: " +
+             fmt("%.2f", r.images / r.seconds) + " images/s (" + fmt("%.2f", r.steady_per_s) +
+             " images/s once the pipeline is full); outputs in " + cfg.output);
+  } catch (const std::exception& e) {
+    log.error(e.what());
+    sink.reset();  // removes the partial outputs file
+    ch.abort(1);
+  }
+  return 0;
+}
+
+}  // namespace edgepipe

@@ -1,0 +1,54 @@
+#include "edgepipe/profile.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "edgepipe/error.h"
+#include "edgepipe/stage.h"
+
+namespace edgepipe {
+
+int64_t ModelProfile::cut_bytes(size_t cut) const {
+  int64_t n = 0;
+  for (const auto& m : cut_metas.at(cut)) n += m.bytes();
+  return n;
+}
+
+ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input, int warmup,
+                           int reps) {
+  const size_t nb = model.num_blocks();
+  std::vector<Stage> blocks;
+  ModelProfile p;
+  for (size_t b = 0; b < nb; ++b) {
+    blocks.emplace_back(build_stage_module(model, model.cuts[b], model.cuts[b + 1]));
+    p.block_param_bytes.push_back(parameter_bytes(blocks.back().module()));
+  }
+  std::vector<std::vector<double>> times(nb);
+  const int passes = reps > 0 ? warmup + reps : 1;
+  for (int pass = 0; pass < passes; ++pass) {
+    std::vector<at::Tensor> x{input};
+    if (pass == 0) p.cut_metas.push_back(metas_of(x));
+    for (size_t b = 0; b < nb; ++b) {
+      auto t0 = std::chrono::steady_clock::now();
+      try {
+        x = blocks[b].run(x);
+      } catch (const c10::Error& e) {
+        std::string what = e.what_without_backtrace();
+        EP_FAIL("the model fails on an input batch of shape ", input.sizes(), " (in block ", b,
+                ", node ", describe_node(model.nodes[model.cuts[b]]),
+                "): ", what.substr(0, what.find('\n')));
+      }
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                      .count();
+      if (pass >= warmup) times[b].push_back(ms);
+      if (pass == 0) p.cut_metas.push_back(metas_of(x));
+    }
+  }
+  for (auto& t : times) {
+    std::sort(t.begin(), t.end());
+    p.block_ms.push_back(t.empty() ? 0.0 : t[t.size() / 2]);
+  }
+  return p;
+}
+
+}  // namespace edgepipe

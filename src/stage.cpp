@@ -1,0 +1,130 @@
+#include "edgepipe/stage.h"
+
+#include <sstream>
+#include <unordered_map>
+
+#include "edgepipe/error.h"
+
+namespace edgepipe {
+
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+
+std::shared_ptr<Graph> build_stage_graph(const ModelGraph& model, size_t begin, size_t end) {
+  const size_t n = model.nodes.size();
+  EP_CHECK(begin < end && end <= n, "bad stage range [", begin, ", ", end, ") of ", n, " nodes");
+  auto g = std::make_shared<Graph>();
+  std::unordered_map<Value*, Value*> env;
+  for (Value* v : model.live[begin]) {
+    Value* in = g->addInput();
+    in->copyMetadata(v);
+    env[v] = in;
+  }
+  // Constants (frozen weights among them) are cloned into the stage when first used, at the top
+  // of the graph so that they dominate every use, nested blocks included.
+  std::function<Value*(Value*)> value_map = [&](Value* v) -> Value* {
+    auto it = env.find(v);
+    if (it != env.end()) return it->second;
+    Node* def = v->node();
+    if (def->kind() == c10::prim::Constant) {
+      Node* c = g->createClone(def, value_map);
+      g->prependNode(c);
+      env[v] = c->output();
+      return c->output();
+    }
+    EP_FAIL("internal error: value %", v->debugName(), " is used by stage [", begin, ", ", end,
+            ") but is neither its input nor computed in it");
+  };
+  for (size_t i = begin; i < end; ++i) {
+    Node* src = model.nodes[i];
+    Node* dst = g->createClone(src, value_map);
+    g->appendNode(dst);
+    for (size_t k = 0; k < src->outputs().size(); ++k) env[src->outputs()[k]] = dst->outputs()[k];
+  }
+  std::vector<Value*> outs;
+  for (Value* v : model.live[end]) outs.push_back(value_map(v));
+  if (end == n || outs.size() == 1) {
+    for (Value* v : outs) g->registerOutput(v);
+  } else {
+    Node* tuple = g->createTuple(outs);
+    g->appendNode(tuple);
+    g->registerOutput(tuple->output());
+  }
+  g->lint();
+  return g;
+}
+
+torch::jit::Module build_stage_module(const ModelGraph& model, size_t begin, size_t end) {
+  auto g = build_stage_graph(model, begin, end);
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  auto cls = c10::ClassType::create(c10::QualifiedName("__torch__.edgepipe.Stage"), cu,
+                                    /*is_module=*/true);
+  torch::jit::Module module(cu, cls);
+  module.register_attribute("training", c10::BoolType::get(), false);
+  Value* self = g->insertInput(0, "self");
+  self->setType(cls);
+  auto* fn = cu->create_function(c10::QualifiedName(*cls->name(), "forward"), g);
+  cls->addMethod(fn);
+  return module;
+}
+
+std::string save_module_bytes(const torch::jit::Module& module) {
+  std::ostringstream out;
+  module.save(out);
+  return out.str();
+}
+
+torch::jit::Module load_module_bytes(const std::string& bytes) {
+  std::istringstream in(bytes);
+  try {
+    return torch::jit::load(in);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    EP_FAIL("cannot load a stage from its bytes: ", what.substr(0, what.find('\n')));
+  }
+}
+
+int64_t parameter_bytes(const torch::jit::Module& module) {
+  int64_t bytes = 0;
+  auto graph = module.get_method("forward").graph();
+  std::vector<torch::jit::Block*> todo{graph->block()};
+  while (!todo.empty()) {
+    auto* block = todo.back();
+    todo.pop_back();
+    for (Node* node : block->nodes()) {
+      for (auto* b : node->blocks()) todo.push_back(b);
+      if (node->kind() != c10::prim::Constant) continue;
+      auto value = torch::jit::toIValue(node->output());
+      if (value && value->isTensor()) bytes += value->toTensor().nbytes();
+    }
+  }
+  return bytes;
+}
+
+void flatten_tensors(const c10::IValue& value, std::vector<at::Tensor>& out) {
+  if (value.isTensor()) {
+    out.push_back(value.toTensor());
+  } else if (value.isTuple()) {
+    for (const auto& e : value.toTupleRef().elements()) flatten_tensors(e, out);
+  } else if (value.isList()) {
+    for (const auto& e : value.toListRef()) flatten_tensors(e, out);
+  } else if (!value.isNone()) {
+    EP_FAIL("a stage output of type ", value.tagKind(), " cannot be sent between stages");
+  }
+}
+
+Stage::Stage(torch::jit::Module module) : module_(std::move(module)) {}
+
+std::vector<at::Tensor> Stage::run(const std::vector<at::Tensor>& inputs) {
+  stack_.clear();
+  stack_.emplace_back(module_._ivalue());
+  for (const auto& t : inputs) stack_.emplace_back(t);
+  auto& fn = module_.get_method("forward").function();
+  fn.run(stack_);
+  std::vector<at::Tensor> out;
+  flatten_tensors(stack_.back(), out);
+  return out;
+}
+
+}  // namespace edgepipe

@@ -1,0 +1,213 @@
+#include "edgepipe/worker.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+
+#include <cstring>
+#include <optional>
+
+#include "edgepipe/error.h"
+#include "edgepipe/metrics.h"
+#include "edgepipe/stage.h"
+
+namespace edgepipe {
+
+namespace {
+
+// Little binary writer/reader for the set-up message (same machine architecture on all ranks).
+struct Writer {
+  std::string out;
+  template <typename T>
+  void put(const T& v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void put_string(const std::string& s) {
+    put<uint64_t>(s.size());
+    out += s;
+  }
+};
+
+struct Reader {
+  const std::string& in;
+  size_t pos = 0;
+  template <typename T>
+  T get() {
+    EP_CHECK(pos + sizeof(T) <= in.size(), "stage set-up message is truncated");
+    T v;
+    std::memcpy(&v, in.data() + pos, sizeof v);
+    pos += sizeof v;
+    return v;
+  }
+  std::string get_string() {
+    auto n = get<uint64_t>();
+    EP_CHECK(n <= in.size() - pos, "stage set-up message is truncated");
+    std::string s = in.substr(pos, n);
+    pos += n;
+    return s;
+  }
+};
+
+}  // namespace
+
+std::string StageSetup::to_bytes() const {
+  Writer w;
+  w.put<uint8_t>(ok);
+  w.put<int32_t>(stage);
+  w.put<int32_t>(num_stages);
+  w.put<int32_t>(prev);
+  w.put<int32_t>(next);
+  w.put<uint64_t>(max_in_bytes);
+  w.put<uint32_t>(static_cast<uint32_t>(inputs.size()));
+  for (const auto& m : inputs) {
+    w.put<int8_t>(static_cast<int8_t>(m.dtype));
+    w.put<uint32_t>(static_cast<uint32_t>(m.shape.size()));
+    for (int64_t d : m.shape) w.put<int64_t>(d);
+  }
+  w.put_string(module_bytes);
+  return w.out;
+}
+
+StageSetup StageSetup::from_bytes(const std::string& bytes) {
+  Reader r{bytes};
+  StageSetup s;
+  s.ok = r.get<uint8_t>() != 0;
+  s.stage = r.get<int32_t>();
+  s.num_stages = r.get<int32_t>();
+  s.prev = r.get<int32_t>();
+  s.next = r.get<int32_t>();
+  s.max_in_bytes = r.get<uint64_t>();
+  auto n = r.get<uint32_t>();
+  EP_CHECK(n <= 1024, "stage set-up message is corrupt");
+  for (uint32_t i = 0; i < n; ++i) {
+    TensorMeta m;
+    m.dtype = static_cast<c10::ScalarType>(r.get<int8_t>());
+    auto nd = r.get<uint32_t>();
+    EP_CHECK(nd <= 16, "stage set-up message is corrupt");
+    for (uint32_t k = 0; k < nd; ++k) m.shape.push_back(r.get<int64_t>());
+    s.inputs.push_back(std::move(m));
+  }
+  s.module_bytes = r.get_string();
+  return s;
+}
+
+namespace {
+
+// Loads the stage, optimises it for inference and runs it twice on zeros so that the JIT's
+// profiling runs and one-time allocations happen before the first real batch.
+Stage prepare_stage(const StageSetup& setup, const RunConfig& cfg) {
+  torch::jit::Module module = load_module_bytes(setup.module_bytes);
+  if (cfg.optimize) module = torch::jit::optimize_for_inference(module);
+  Stage stage(module);
+  std::vector<at::Tensor> zeros;
+  for (const auto& m : setup.inputs) zeros.push_back(at::zeros(m.shape, m.dtype));
+  for (int i = 0; i < 2; ++i) stage.run(zeros);
+  return stage;
+}
+
+void stream(const StageSetup& setup, Stage& stage, const RunConfig& cfg, Channel& ch,
+            StageCounters& c) {
+  const double t_start = now_seconds();
+  const std::string from = detail::concat("a batch from rank ", setup.prev);
+  std::vector<char> in_buf[2], out_buf[2];
+  Channel::Handle recv[2], send[2];
+  bool sending[2] = {false, false};
+  for (int i = 0; i < 2; ++i) {
+    in_buf[i].resize(setup.max_in_bytes);
+    recv[i] = ch.irecv(setup.prev, kTagData, in_buf[i].data(), in_buf[i].size());
+  }
+  auto wait_send = [&](int s) {
+    if (!sending[s]) return;
+    wait_for([&] { return ch.test(send[s]); }, cfg.timeout_s,
+             detail::concat("rank ", setup.next, " to take a batch"));
+    sending[s] = false;
+  };
+  uint64_t expected = 0;
+  int cur = 0, s = 0;
+  for (;;) {
+    size_t n = 0;
+    {
+      ScopedTimer t(c.time_recv_wait);
+      wait_for([&] { return ch.test(recv[cur], &n); }, cfg.timeout_s, from);
+    }
+    c.bytes_in += static_cast<double>(n);
+    Frame frame;
+    {
+      ScopedTimer t(c.time_decode);
+      frame = decode_frame(in_buf[cur].data(), n);
+    }
+    if (frame.flags & kFrameEnd) {
+      ch.cancel(recv[cur ^ 1]);
+      wait_send(0);
+      wait_send(1);
+      encode_frame(frame.seq, kFrameEnd, {}, out_buf[0]);
+      send[0] = ch.isend(setup.next, kTagData, out_buf[0].data(), out_buf[0].size());
+      sending[0] = true;
+      wait_send(0);
+      break;
+    }
+    EP_CHECK(frame.seq == expected, "stage ", setup.stage, " received batch ", frame.seq,
+             " but expected batch ", expected);
+    ++expected;
+    std::vector<at::Tensor> out;
+    {
+      ScopedTimer t(c.time_compute);
+      out = stage.run(frame.tensors);
+    }
+    {
+      ScopedTimer t(c.time_send_wait);
+      wait_send(s);
+    }
+    {
+      ScopedTimer t(c.time_encode);
+      encode_frame(frame.seq, 0, out, out_buf[s]);
+    }
+    // Only now is in_buf[cur] free: a stage may pass an input tensor through as an output.
+    recv[cur] = ch.irecv(setup.prev, kTagData, in_buf[cur].data(), in_buf[cur].size());
+    send[s] = ch.isend(setup.next, kTagData, out_buf[s].data(), out_buf[s].size());
+    sending[s] = true;
+    c.bytes_out += static_cast<double>(out_buf[s].size());
+    c.batches += 1;
+    cur ^= 1;
+    s ^= 1;
+  }
+  c.time_total = now_seconds() - t_start;
+}
+
+}  // namespace
+
+int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
+  StageSetup setup;
+  try {
+    setup = StageSetup::from_bytes(
+        recv_bytes(ch, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
+  } catch (const std::exception& e) {
+    log.error(e.what());
+    return 1;
+  }
+  if (!setup.ok) return 1;  // rank 0 has printed the cause
+
+  std::optional<Stage> stage;
+  std::string problem;
+  try {
+    stage.emplace(prepare_stage(setup, cfg));
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  send_bytes(ch, 0, kTagReady, problem, cfg.timeout_s);
+  if (!problem.empty()) {
+    log.error("stage " + std::to_string(setup.stage) + ": " + problem);
+    return 1;
+  }
+
+  StageCounters counters;
+  try {
+    stream(setup, *stage, cfg, ch, counters);
+    send_bytes(ch, 0, kTagStats, counters_to_bytes(counters), cfg.timeout_s);
+  } catch (const std::exception& e) {
+    log.error("stage " + std::to_string(setup.stage) + ": " + e.what());
+    ch.abort(1);
+  }
+  return 0;
+}
+
+}  // namespace edgepipe
