@@ -24,7 +24,7 @@ std::string fmt(const char* f, double v) {
 }
 
 // Everything set-up decides, kept for the run and the outputs file's attributes.
-struct Plan {
+struct RunPlan {
   std::vector<size_t> block_bounds;  // stage s runs blocks [block_bounds[s], block_bounds[s+1])
   std::vector<int64_t> node_cuts;    // node positions where the model is cut
   std::vector<double> stage_ms;      // profiled compute per stage
@@ -33,8 +33,8 @@ struct Plan {
   uint64_t max_out_bytes = 0;        // largest frame rank 0 receives
 };
 
-Plan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages) {
-  Plan p;
+RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages) {
+  RunPlan p;
   p.block_bounds = partition_chain(prof.block_ms, static_cast<size_t>(num_stages));
   for (int s = 0; s < num_stages; ++s) {
     size_t b0 = p.block_bounds[s], b1 = p.block_bounds[s + 1];
@@ -59,7 +59,7 @@ Plan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages) {
   return p;
 }
 
-std::string describe_plan(const ModelGraph& mg, const Plan& p) {
+std::string describe_plan(const ModelGraph& mg, const RunPlan& p) {
   std::ostringstream s;
   s << "plan: " << p.setups.size() << " stages over " << mg.nodes.size() << " nodes ("
     << mg.num_blocks() << " blocks)\n";
@@ -96,7 +96,7 @@ struct Results {
   std::vector<StageCounters> counters;
 };
 
-Results stream(const RunConfig& cfg, Channel& ch, const Plan& plan, const InputSource& in,
+Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const InputSource& in,
                OutputSink& sink) {
   const int num_stages = static_cast<int>(plan.setups.size());
   const int last = num_stages;  // rank of the last stage
@@ -202,7 +202,7 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
   std::optional<OutputSink> sink;
   std::optional<InputSource> in;
   std::optional<ModelGraph> mg;
-  Plan plan;
+  RunPlan plan;
   try {
     mg.emplace(load_model_graph(cfg.model));
     check_model_inputs(*mg);

@@ -116,8 +116,6 @@ ModelGraph load_model_graph(const std::string& path) {
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, c10::nullopt, extra);
-  } catch (const c10::Error& e) {
-    EP_FAIL("model file '", path, "' is not a TorchScript archive (", first_line(e.what_without_backtrace()), ")");
   } catch (const std::exception& e) {
     EP_FAIL("model file '", path, "' is not a TorchScript archive (", first_line(e.what()), ")");
   }

@@ -17,7 +17,7 @@ int64_t ModelProfile::cut_bytes(size_t cut) const {
 ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input, int warmup,
                            int reps) {
   const size_t nb = model.num_blocks();
-  std::vector<Stage> blocks;
+  std::vector<StageRunner> blocks;
   ModelProfile p;
   for (size_t b = 0; b < nb; ++b) {
     blocks.emplace_back(build_stage_module(model, model.cuts[b], model.cuts[b + 1]));
@@ -32,11 +32,10 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input, int
       auto t0 = std::chrono::steady_clock::now();
       try {
         x = blocks[b].run(x);
-      } catch (const c10::Error& e) {
-        std::string what = e.what_without_backtrace();
+      } catch (const std::exception& e) {
         EP_FAIL("the model fails on an input batch of shape ", input.sizes(), " (in block ", b,
                 ", node ", describe_node(model.nodes[model.cuts[b]]),
-                "): ", what.substr(0, what.find('\n')));
+                "): ", torch_error_summary(e));
       }
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                       .count();

@@ -19,7 +19,7 @@ int run_single(const RunConfig& cfg, const Log& log) {
   OutputSink sink(cfg.output, cfg.overwrite, in.count());
   torch::jit::Module module = mg.module;
   if (cfg.optimize) module = torch::jit::optimize_for_inference(module);
-  Stage model(module);
+  StageRunner model(module);
   const int64_t nb = in.num_batches(cfg.batch);
 
   // Warm-up (untimed): the JIT profiles and optimises on the first runs.
@@ -27,10 +27,9 @@ int run_single(const RunConfig& cfg, const Log& log) {
   for (int i = 0; i < cfg.warmup; ++i) {
     try {
       model.run({first});
-    } catch (const c10::Error& e) {
-      std::string what = e.what_without_backtrace();
+    } catch (const std::exception& e) {
       EP_FAIL("the model fails on an input batch of shape ", first.sizes(), ": ",
-              what.substr(0, what.find('\n')));
+              torch_error_summary(e));
     }
   }
   const double t0 = now_seconds();

@@ -79,9 +79,8 @@ torch::jit::Module load_module_bytes(const std::string& bytes) {
   std::istringstream in(bytes);
   try {
     return torch::jit::load(in);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    EP_FAIL("cannot load a stage from its bytes: ", what.substr(0, what.find('\n')));
+  } catch (const std::exception& e) {
+    EP_FAIL("cannot load a stage from its bytes: ", torch_error_summary(e));
   }
 }
 
@@ -114,9 +113,21 @@ void flatten_tensors(const c10::IValue& value, std::vector<at::Tensor>& out) {
   }
 }
 
-Stage::Stage(torch::jit::Module module) : module_(std::move(module)) {}
+std::string torch_error_summary(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string what = c10_error ? c10_error->what_without_backtrace() : e.what();
+  std::string best;
+  std::istringstream lines(what);
+  for (std::string line; std::getline(lines, line);) {
+    auto colon = line.find("Error: ");
+    if (colon != std::string::npos && line.find(' ') > colon) best = line;
+  }
+  return best.empty() ? what.substr(0, what.find('\n')) : best;
+}
 
-std::vector<at::Tensor> Stage::run(const std::vector<at::Tensor>& inputs) {
+StageRunner::StageRunner(torch::jit::Module module) : module_(std::move(module)) {}
+
+std::vector<at::Tensor> StageRunner::run(const std::vector<at::Tensor>& inputs) {
   stack_.clear();
   stack_.emplace_back(module_._ivalue());
   for (const auto& t : inputs) stack_.emplace_back(t);

@@ -94,19 +94,19 @@ namespace {
 
 // Loads the stage, optimises it for inference and runs it twice on zeros so that the JIT's
 // profiling runs and one-time allocations happen before the first real batch.
-Stage prepare_stage(const StageSetup& setup, const RunConfig& cfg) {
+StageRunner prepare_stage(const StageSetup& setup, const RunConfig& cfg) {
   torch::jit::Module module = load_module_bytes(setup.module_bytes);
   if (cfg.optimize) module = torch::jit::optimize_for_inference(module);
-  Stage stage(module);
+  StageRunner stage(module);
   std::vector<at::Tensor> zeros;
   for (const auto& m : setup.inputs) zeros.push_back(at::zeros(m.shape, m.dtype));
   for (int i = 0; i < 2; ++i) stage.run(zeros);
   return stage;
 }
 
-void stream(const StageSetup& setup, Stage& stage, const RunConfig& cfg, Channel& ch,
+void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, Channel& ch,
             StageCounters& c) {
-  const double t_start = now_seconds();
+  double t_start = 0;  // set when the first batch arrives: set-up of other ranks is not counted
   const std::string from = detail::concat("a batch from rank ", setup.prev);
   std::vector<char> in_buf[2], out_buf[2];
   Channel::Handle recv[2], send[2];
@@ -125,7 +125,10 @@ void stream(const StageSetup& setup, Stage& stage, const RunConfig& cfg, Channel
   int cur = 0, s = 0;
   for (;;) {
     size_t n = 0;
-    {
+    if (t_start == 0) {
+      wait_for([&] { return ch.test(recv[cur], &n); }, cfg.timeout_s, from);
+      t_start = now_seconds();
+    } else {
       ScopedTimer t(c.time_recv_wait);
       wait_for([&] { return ch.test(recv[cur], &n); }, cfg.timeout_s, from);
     }
@@ -186,7 +189,7 @@ int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
   }
   if (!setup.ok) return 1;  // rank 0 has printed the cause
 
-  std::optional<Stage> stage;
+  std::optional<StageRunner> stage;
   std::string problem;
   try {
     stage.emplace(prepare_stage(setup, cfg));

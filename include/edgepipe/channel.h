@@ -68,7 +68,7 @@ class MpiChannel : public Channel {
   int size() const override { return comm_.size(); }
   Handle isend(int dest, int tag, const char* data, size_t n) override;
   Handle irecv(int src, int tag, char* data, size_t capacity) override;
-  bool test(Handle h, size_t* bytes) override;
+  bool test(Handle h, size_t* bytes = nullptr) override;
   void cancel(Handle h) override;
   bool probe(int src, int tag, size_t* bytes) override;
   [[noreturn]] void abort(int code) override;
@@ -112,7 +112,7 @@ class LocalChannel : public Channel {
   int size() const override { return hub_.size(); }
   Handle isend(int dest, int tag, const char* data, size_t n) override;
   Handle irecv(int src, int tag, char* data, size_t capacity) override;
-  bool test(Handle h, size_t* bytes) override;
+  bool test(Handle h, size_t* bytes = nullptr) override;
   void cancel(Handle h) override;
   bool probe(int src, int tag, size_t* bytes) override;
   [[noreturn]] void abort(int code) override;

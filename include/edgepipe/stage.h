@@ -29,10 +29,14 @@ int64_t parameter_bytes(const torch::jit::Module& module);
 // None is skipped. Anything else cannot cross a cut and raises an error.
 void flatten_tensors(const c10::IValue& value, std::vector<at::Tensor>& out);
 
+// The line of a LibTorch exception that says what went wrong: for errors raised inside the
+// TorchScript interpreter, the last "...Error: ..." line of its traceback, else the first line.
+std::string torch_error_summary(const std::exception& e);
+
 // A loaded stage, ready to run: forward(inputs) -> flattened output tensors.
-class Stage {
+class StageRunner {
  public:
-  explicit Stage(torch::jit::Module module);
+  explicit StageRunner(torch::jit::Module module);
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
   torch::jit::Module& module() { return module_; }
 

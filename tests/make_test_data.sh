@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Usage: make_test_data.sh REPO_DIR DATA_DIR
+# Exports the test models and writes the test inputs (skips what exists).
+set -eu
+repo=$1
+data=$2
+mkdir -p "$data/models"
+/usr/bin/python3 "$repo/tools/export_models.py" --out "$data/models" resnet18 mobilenet_v2 googlenet
+/usr/bin/python3 "$repo/tools/make_input.py" "$data/inputs.h5" --count 6 --shape 3,64,64 --seed 3
+/usr/bin/python3 "$repo/tools/make_input.py" "$data/bad_shape.h5" --count 4 --shape 5,7 --seed 3
+/usr/bin/python3 - "$data/models/tiny.pt" <<'PY'
+import sys, torch
+class Tiny(torch.nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * 2.0
+torch.jit.save(torch.jit.trace(Tiny(), torch.randn(1, 4)), sys.argv[1])
+PY
+echo "test data in $data"

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# The job scripts in jobs/ under a real Slurm: starts a private single-node cluster with
+# tools/slurm-local, submits each job with sbatch (a small resnet18 at 64x64 px, 12 inputs),
+# waits for it, checks its end state (scontrol: there is no accounting, so no sacct) and its
+# log, and compares its output with `edgepipe single` (relative L2 error per row below 1e-4).
+# Also: a job stopped by its time-limit signal (USR1) is requeued and finishes on its second
+# attempt. Slurm is stopped at the end, whatever happened; on failure the daemon logs and the
+# job logs are printed.
+#
+# Usage: tests/slurm/test_jobs.sh EDGEPIPE_BINARY REPO_ROOT
+# Needs root or sudo (slurmd), slurm-wlm and munge (tools/bootstrap), /usr/bin/python3 with
+# torch, torchvision and h5py.
+# Environment:
+#   SLURM_TEST_TIMEOUT   seconds each job may take, queueing included [300]
+#   SLURM_TEST_PORT      slurmctld's port of the private cluster (slurmd: the next) [6837]
+#   SLURM_TEST_MODELS    where the exported test model is kept [REPO_ROOT/models/slurm-test]
+#   SLURM_TEST_KEEP=1    keep the work dir (jobs, outputs, Slurm state) even on success
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 EDGEPIPE_BINARY REPO_ROOT" >&2
+  exit 2
+fi
+bin=$(realpath "$1")
+repo=$(realpath "$2")
+job_timeout=${SLURM_TEST_TIMEOUT:-300}
+python=/usr/bin/python3
+models=${SLURM_TEST_MODELS:-$repo/models/slurm-test}
+
+passed=0
+failed=0
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+say() { echo "--- $*"; }
+
+[ -x "$bin" ] || { echo "FAIL: edgepipe binary '$bin' is not executable"; exit 1; }
+
+# Nothing from the caller's environment may steer the jobs: no job variables, no EDGEPIPE_*.
+for v in $(compgen -e); do
+  case $v in SLURM_* | SBATCH_* | SRUN_* | SALLOC_* | EDGEPIPE_*) unset "$v" ;; esac
+done
+
+work=$(mktemp -d /tmp/edgepipe-slurm-test.XXXXXX)
+chmod 755 "$work"
+# A private cluster: its own state dir and ports, so that a tools/slurm-local cluster that the
+# user runs is left alone; /etc/slurm is not touched, the client commands use SLURM_CONF.
+export SLURM_LOCAL_DIR=$work/slurm
+export SLURM_LOCAL_PORT=${SLURM_TEST_PORT:-6837}
+export SLURM_LOCAL_LINK_ETC=0
+export SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf
+slurm_local=$repo/tools/slurm-local
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    say "daemon logs"
+    "$slurm_local" logs
+    for f in "$work"/*.out; do
+      [ -e "$f" ] || continue
+      say "job log $f"
+      cat "$f"
+    done
+  fi
+  say "stopping Slurm"
+  "$slurm_local" stop
+  if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && [ "${SLURM_TEST_KEEP:-0}" != 1 ]; then
+    rm -rf "$work"
+  else
+    echo "work dir kept: $work"
+  fi
+  echo "slurm: $passed passed, $failed failed"
+  if [ "$rc" -eq 0 ] && [ "$failed" -gt 0 ]; then rc=1; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- static checks: the three scripts share their settings and requeue logic ---------------
+section() { # section FILE FROM TO: the lines from FROM up to (not including) TO; TO="" = end
+  awk -v a="$2" -v b="$3" 'index($0, a) == 1 {on = 1} b != "" && index($0, b) == 1 {on = 0} on' "$1"
+}
+for f in "$repo"/jobs/edgepipe-{srun,mpirun,multinode}.sbatch; do
+  bash -n "$f" || fail "bash -n $f"
+done
+for f in "$repo"/jobs/edgepipe-{mpirun,multinode}.sbatch; do
+  for s in "# ---- settings|# ---- launch" "# ---- run, requeue-safe|"; do
+    if diff <(section "$repo/jobs/edgepipe-srun.sbatch" "${s%%|*}" "${s#*|}") \
+      <(section "$f" "${s%%|*}" "${s#*|}") >/dev/null; then
+      pass "$(basename "$f"): section '${s%%|*}' is the same as in edgepipe-srun.sbatch"
+    else
+      fail "$(basename "$f"): section '${s%%|*}' differs from edgepipe-srun.sbatch"
+    fi
+  done
+done
+
+# ---- the cluster ------------------------------------------------------------------------------
+say "starting Slurm (state in $SLURM_LOCAL_DIR)"
+if ! "$slurm_local" start; then
+  fail "tools/slurm-local start"
+  exit 1
+fi
+pass "tools/slurm-local start: node idle"
+if sbatch --help >/dev/null 2>&1 && srun --mpi=list 2>&1 | grep -qw pmix; then
+  pass "srun --mpi=list offers pmix"
+else
+  fail "srun --mpi=list does not offer pmix: $(srun --mpi=list 2>&1 | tr '\n' ' ')"
+fi
+
+# ---- model, input, reference ---------------------------------------------------------------------
+model=$models/resnet18.pt
+if [ ! -s "$model" ]; then
+  say "exporting resnet18 (64x64) to $models"
+  "$python" "$repo/tools/export_models.py" --out "$models" --image-size 64 resnet18
+fi
+input=$work/images.h5
+if [ -f "$repo/tools/make_input.py" ]; then
+  "$python" "$repo/tools/make_input.py" "$input" --count 12 --shape 3,64,64
+else
+  "$python" - "$input" <<'EOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    f["images"] = np.random.default_rng(0).standard_normal((12, 3, 64, 64), dtype=np.float32)
+EOF
+fi
+reference=$work/reference.h5
+OPENBLAS_NUM_THREADS=1 "$bin" single --model "$model" --input "$input:/images" \
+  --output "$reference" --batch 4 --threads 1
+
+compare() { # compare OUT.h5: rows, shapes and relative L2 error per row against the reference
+  "$python" - "$1" "$reference" <<'EOF'
+import sys
+import h5py
+import numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    out = np.asarray(f["outputs"], dtype=np.float64)
+with h5py.File(sys.argv[2], "r") as f:
+    ref = np.asarray(f["outputs"], dtype=np.float64)
+if out.shape != ref.shape:
+    sys.exit(f"shape {out.shape}, reference {ref.shape}")
+if not np.all(np.isfinite(out)):
+    sys.exit("non-finite values in the output")
+err = np.linalg.norm(out - ref, axis=1) / np.maximum(np.linalg.norm(ref, axis=1), 1e-30)
+print(f"{out.shape[0]} rows x {out.shape[1]}, worst relative L2 error {err.max():.2e}")
+sys.exit(0 if err.max() < 1e-4 else f"relative L2 error {err.max():.2e} >= 1e-4")
+EOF
+}
+
+# ---- jobs -------------------------------------------------------------------------------------
+job_field() { scontrol -o show job "$1" 2>/dev/null | grep -oE "(^| )$2=[^ ]*" | head -n 1 | cut -d= -f2-; }
+
+wait_job() { # wait_job ID: until the job has ended; prints its final state
+  local id=$1 deadline=$((SECONDS + job_timeout)) state
+  while [ $SECONDS -lt $deadline ]; do
+    state=$(job_field "$id" JobState)
+    case $state in
+      COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
+        echo "$state"
+        return 0
+        ;;
+    esac
+    sleep 1
+  done
+  echo "TIMEOUT_IN_TEST(${state:-unknown})"
+  scancel "$id" 2>/dev/null || true
+  return 1
+}
+
+wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 1
+  done
+}
+
+submit() { # submit SBATCH-OPTIONS... SCRIPT: prints the job id
+  (cd "$work" && EDGEPIPE_BIN=${job_bin:-$bin} EDGEPIPE_MODEL=$model \
+    EDGEPIPE_INPUT=$input:/images EDGEPIPE_BATCH=4 EDGEPIPE_TIMEOUT=120 EDGEPIPE_GRACE=20 \
+    sbatch --parsable --time=10 "$@")
+}
+
+check_job() { # check_job NAME ID [RESTARTS]: end state, exit code, log and output of a job
+  local name=$1 id=$2 restarts=${3:-0} state code log out
+  state=$(wait_job "$id") || true
+  code=$(job_field "$id" ExitCode)
+  log=$work/$name-$id.out
+  out=$work/$name-$id.h5
+  if [ "$state" = COMPLETED ] && [ "$code" = 0:0 ]; then
+    pass "$name job $id: COMPLETED, exit code 0:0"
+  else
+    fail "$name job $id: state $state, exit code ${code:-?}"
+    scontrol show job "$id" 2>&1 || true
+    return 0
+  fi
+  if [ "$(job_field "$id" Restarts)" = "$restarts" ]; then
+    pass "$name job $id: $restarts restart(s)"
+  else
+    fail "$name job $id: $(job_field "$id" Restarts) restarts, expected $restarts"
+  fi
+  if grep -q "edgepipe exit status 0" "$log" 2>/dev/null; then
+    pass "$name job $id: log $(basename "$log") says the run finished"
+  else
+    fail "$name job $id: log $log lacks 'edgepipe exit status 0'"
+  fi
+  local msg
+  if [ ! -s "$out" ]; then
+    fail "$name job $id: no output $out"
+  elif msg=$(compare "$out" 2>&1); then
+    pass "$name job $id: output matches edgepipe single: $msg"
+  else
+    fail "$name job $id: output differs from edgepipe single: $msg"
+  fi
+}
+
+say "job: jobs/edgepipe-srun.sbatch (srun --mpi=pmix, 3 ranks on 2 cores)"
+id=$(submit -N 1 -n 3 --overcommit "$repo/jobs/edgepipe-srun.sbatch")
+check_job edgepipe-srun "$id"
+
+say "job: jobs/edgepipe-mpirun.sbatch (mpirun in the allocation, 3 ranks on 2 cores)"
+id=$(submit -N 1 -n 3 --overcommit "$repo/jobs/edgepipe-mpirun.sbatch")
+check_job edgepipe-mpirun "$id"
+
+# The multi-node script on the one node there is: 2 ranks (--ntasks-per-node cannot exceed
+# the node's CPUs, even with --overcommit).
+say "job: jobs/edgepipe-multinode.sbatch on 1 node (--ntasks-per-node=2)"
+id=$(submit -N 1 --ntasks-per-node=2 --cpus-per-task=1 "$repo/jobs/edgepipe-multinode.sbatch")
+check_job edgepipe-multinode "$id"
+
+# Requeue: a wrapper runs edgepipe and then, on the job's first attempt only, hangs as a run
+# that is not finished would. USR1 (what --signal sends before the time limit) must make the
+# script stop the run and requeue the job; the second attempt finds the first one's output and
+# must pass --resume or --overwrite, and finish with a correct output.
+say "job: jobs/edgepipe-srun.sbatch stopped by USR1 and requeued"
+wrapper=$work/edgepipe-first-attempt-hangs
+cat >"$wrapper" <<EOF
+#!/usr/bin/env bash
+"$bin" "\$@" || exit
+if [ "\$1" = run ] && [ "\${2:-}" != --help ] && [ "\${SLURM_RESTART_COUNT:-0}" = 0 ] && [ -n "\${SLURM_PROCID:-}" ]; then
+  touch "$work/first-attempt-done.\$SLURM_PROCID"
+  exec sleep 600
+fi
+EOF
+chmod +x "$wrapper"
+id=$(job_bin=$wrapper submit -N 1 -n 3 --overcommit "$repo/jobs/edgepipe-srun.sbatch")
+first_attempt_done() { [ "$(ls "$work"/first-attempt-done.* 2>/dev/null | wc -l)" -eq 3 ]; }
+if wait_for "$job_timeout" first_attempt_done; then
+  scancel --signal=USR1 --batch "$id"
+  # Slurm holds a requeued job back for 2 minutes (BeginTime); let it go at once.
+  requeued() { [ "$(job_field "$id" Restarts)" = 1 ] && [ "$(job_field "$id" JobState)" = PENDING ]; }
+  if wait_for 60 requeued; then
+    pass "edgepipe-srun job $id: requeued after USR1"
+    scontrol update JobId="$id" StartTime=now
+  else
+    fail "edgepipe-srun job $id: not requeued after USR1 (state $(job_field "$id" JobState))"
+  fi
+  check_job edgepipe-srun "$id" 1
+  log=$work/edgepipe-srun-$id.out
+  if grep -q "requeueing" "$log" && grep -qE "attempt 2: (resuming|this edgepipe has no --resume)" "$log" &&
+    grep -qE -- "--(resume|overwrite)" <(grep "srun --mpi" "$log" | tail -n 1); then
+    pass "edgepipe-srun job $id: second attempt used $(grep -oE -- '--(resume|overwrite)' "$log" | tail -n 1)"
+  else
+    fail "edgepipe-srun job $id: log does not show the requeue and the second attempt's flag"
+  fi
+else
+  fail "edgepipe-srun job $id: first attempt did not run (state $(job_field "$id" JobState))"
+  scancel "$id" 2>/dev/null || true
+fi
+
+[ "$failed" -eq 0 ]
