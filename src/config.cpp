@@ -68,7 +68,9 @@ po::options_description run_options(bool pipeline) {
     ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
   if (pipeline) {
     o.add_options()
-      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)");
+      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)")
+      ("calibrate", po::value<int>()->default_value(3), "rounds of timing the stages as they "
+                                                       "will run, to balance them (0 = off)");
   } else {
     o.add_options()
       ("warmup", po::value<int>()->default_value(3), "untimed batches before timing");
@@ -130,6 +132,8 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   if (pipeline) {
     c.inflight = vm["inflight"].as<int>();
     EP_CHECK(c.inflight >= 0, "--inflight must be 0 (auto) or positive, got ", c.inflight);
+    c.calibrate = vm["calibrate"].as<int>();
+    EP_CHECK(c.calibrate >= 0, "--calibrate must not be negative, got ", c.calibrate);
   } else {
     c.warmup = vm["warmup"].as<int>();
     EP_CHECK(c.warmup >= 0, "--warmup must not be negative, got ", c.warmup);

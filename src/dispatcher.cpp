@@ -1,6 +1,8 @@
 #include "edgepipe/dispatcher.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <sstream>
 
@@ -27,15 +29,56 @@ std::string fmt(const char* f, double v) {
 struct RunPlan {
   std::vector<size_t> block_bounds;  // stage s runs blocks [block_bounds[s], block_bounds[s+1])
   std::vector<int64_t> node_cuts;    // node positions where the model is cut
-  std::vector<double> stage_ms;      // profiled compute per stage
+  std::vector<double> stage_ms;      // profiled compute per stage (sum of its blocks)
+  std::vector<double> measured_ms;   // the stages timed as they will run (optimised), if done
   std::vector<int64_t> stage_out_bytes;
   std::vector<StageSetup> setups;    // one per worker rank, in rank order
   uint64_t max_out_bytes = 0;        // largest frame rank 0 receives
 };
 
-RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages) {
+std::vector<size_t> node_bounds(const ModelGraph& mg, const std::vector<size_t>& block_bounds) {
+  std::vector<size_t> nodes;
+  for (size_t b : block_bounds) nodes.push_back(mg.cuts[b]);
+  return nodes;
+}
+
+// Optimising a stage speeds its blocks up by different factors, so a split balanced on the
+// blocks' unoptimised times is not balanced once optimised. Each round times the stages as they
+// will run, scales the blocks of each stage by its measured/profiled ratio and splits again;
+// the split with the smallest measured slowest stage wins.
+std::vector<size_t> calibrate(const ModelGraph& mg, const ModelProfile& prof, size_t k,
+                              const at::Tensor& input, bool optimize, int rounds,
+                              std::vector<double>* measured) {
+  std::vector<double> costs = prof.block_ms;
+  std::vector<size_t> bounds = partition_chain(costs, k), best = bounds;
+  double best_period = std::numeric_limits<double>::infinity();
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<double> ms = time_stages(mg, node_bounds(mg, bounds), input, optimize);
+    double period = *std::max_element(ms.begin(), ms.end());
+    if (period < best_period) {
+      best_period = period;
+      best = bounds;
+      *measured = ms;
+    }
+    for (size_t s = 0; s < k; ++s) {
+      double sum = 0;
+      for (size_t b = bounds[s]; b < bounds[s + 1]; ++b) sum += costs[b];
+      for (size_t b = bounds[s]; b < bounds[s + 1] && sum > 0; ++b) costs[b] *= ms[s] / sum;
+    }
+    auto next = partition_chain(costs, k);
+    if (next == bounds) break;
+    bounds = next;
+  }
+  return best;
+}
+
+RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages,
+                  const RunConfig& cfg, const at::Tensor& input) {
   RunPlan p;
-  p.block_bounds = partition_chain(prof.block_ms, static_cast<size_t>(num_stages));
+  p.block_bounds = cfg.calibrate > 0 && num_stages > 1
+                       ? calibrate(mg, prof, num_stages, input, cfg.optimize, cfg.calibrate,
+                                   &p.measured_ms)
+                       : partition_chain(prof.block_ms, static_cast<size_t>(num_stages));
   for (int s = 0; s < num_stages; ++s) {
     size_t b0 = p.block_bounds[s], b1 = p.block_bounds[s + 1];
     size_t begin = mg.cuts[b0], end = mg.cuts[b1];
@@ -63,12 +106,14 @@ std::string describe_plan(const ModelGraph& mg, const RunPlan& p) {
   std::ostringstream s;
   s << "plan: " << p.setups.size() << " stages over " << mg.nodes.size() << " nodes ("
     << mg.num_blocks() << " blocks)\n";
-  s << "  stage  rank  nodes        blocks      compute ms  out MB  stage MB\n";
+  s << "  stage  rank  nodes        blocks      profiled ms  measured ms  out MB  stage MB\n";
   for (size_t i = 0; i < p.setups.size(); ++i) {
     size_t b0 = p.block_bounds[i], b1 = p.block_bounds[i + 1];
     char line[160];
-    std::snprintf(line, sizeof line, "  %5zu  %4zu  %4zu-%-6zu  %4zu-%-5zu  %10.2f  %6.2f  %8.1f\n",
-                  i, i + 1, mg.cuts[b0], mg.cuts[b1], b0, b1, p.stage_ms[i],
+    std::snprintf(line, sizeof line,
+                  "  %5zu  %4zu  %4zu-%-6zu  %4zu-%-5zu  %11.2f  %11s  %6.2f  %8.1f\n", i, i + 1,
+                  mg.cuts[b0], mg.cuts[b1], b0, b1, p.stage_ms[i],
+                  p.measured_ms.empty() ? "-" : fmt("%.2f", p.measured_ms[i]).c_str(),
                   p.stage_out_bytes[i] / 1e6, p.setups[i].module_bytes.size() / 1e6);
     s << line;
   }
@@ -210,8 +255,9 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
     sink.emplace(cfg.output, cfg.overwrite, in->count());
     log.info("model " + cfg.model + ": " + std::to_string(mg->nodes.size()) + " nodes, " +
              std::to_string(mg->num_blocks()) + " blocks; inputs " + in->description());
-    ModelProfile prof = profile_model(*mg, in->batch(0, cfg.batch));
-    plan = make_plan(*mg, prof, num_stages);
+    at::Tensor first = in->batch(0, cfg.batch);
+    ModelProfile prof = profile_model(*mg, first);
+    plan = make_plan(*mg, prof, num_stages, cfg, first);
   } catch (const std::exception& e) {
     log.error(e.what());
     StageSetup failed;

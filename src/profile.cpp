@@ -1,5 +1,7 @@
 #include "edgepipe/profile.h"
 
+#include <torch/csrc/jit/passes/freeze_module.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -48,6 +50,30 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input, int
     p.block_ms.push_back(t.empty() ? 0.0 : t[t.size() / 2]);
   }
   return p;
+}
+
+std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_t>& node_bounds,
+                                const at::Tensor& input, bool optimize, int warmup, int reps) {
+  std::vector<double> ms;
+  std::vector<at::Tensor> x{input};
+  for (size_t s = 0; s + 1 < node_bounds.size(); ++s) {
+    torch::jit::Module m = build_stage_module(model, node_bounds[s], node_bounds[s + 1]);
+    if (optimize) m = torch::jit::optimize_for_inference(m);
+    StageRunner stage(m);
+    std::vector<double> t;
+    std::vector<at::Tensor> y;
+    for (int i = 0; i < warmup + reps; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      y = stage.run(x);
+      if (i >= warmup)
+        t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count());
+    }
+    std::sort(t.begin(), t.end());
+    ms.push_back(t.empty() ? 0.0 : t[t.size() / 2]);
+    x = y;
+  }
+  return ms;
 }
 
 }  // namespace edgepipe

@@ -17,21 +17,27 @@ int run_single(const RunConfig& cfg, const Log& log) {
   ModelGraph mg = load_model_graph(cfg.model);
   InputSource in(cfg, mg.input_shape);
   OutputSink sink(cfg.output, cfg.overwrite, in.count());
-  torch::jit::Module module = mg.module;
-  if (cfg.optimize) module = torch::jit::optimize_for_inference(module);
-  StageRunner model(module);
   const int64_t nb = in.num_batches(cfg.batch);
-
-  // Warm-up (untimed): the JIT profiles and optimises on the first runs.
   at::Tensor first = in.batch(0, cfg.batch);
-  for (int i = 0; i < cfg.warmup; ++i) {
-    try {
-      model.run({first});
-    } catch (const std::exception& e) {
-      EP_FAIL("the model fails on an input batch of shape ", first.sizes(), ": ",
-              torch_error_summary(e));
+  torch::jit::Module module = mg.module;
+  try {
+    StageRunner(module).run({first});
+    if (cfg.optimize) {
+      // Optimising rewrites the module's graph in place: each candidate is a fresh copy.
+      auto load = [&] { return load_model_graph(cfg.model).module; };
+      std::string why;
+      module = optimize_checked(load, {first}, 1e-5, &why);
+      if (!why.empty()) log.warn("the model: " + why);
     }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    EP_FAIL("the model fails on an input batch of shape ", first.sizes(), ": ",
+            torch_error_summary(e));
   }
+  StageRunner model(module);
+  // Warm-up (untimed): the JIT profiles and optimises on the first runs.
+  for (int i = 0; i < cfg.warmup; ++i) model.run({first});
   const double t0 = now_seconds();
   for (int64_t b = 0; b < nb; ++b) {
     at::Tensor x = in.batch(b, cfg.batch);

@@ -1,5 +1,8 @@
 #include "edgepipe/stage.h"
 
+#include <torch/csrc/jit/passes/freeze_module.h>
+
+#include <limits>
 #include <sstream>
 #include <unordered_map>
 
@@ -61,7 +64,6 @@ torch::jit::Module build_stage_module(const ModelGraph& model, size_t begin, siz
   auto cls = c10::ClassType::create(c10::QualifiedName("__torch__.edgepipe.Stage"), cu,
                                     /*is_module=*/true);
   torch::jit::Module module(cu, cls);
-  module.register_attribute("training", c10::BoolType::get(), false);
   Value* self = g->insertInput(0, "self");
   self->setType(cls);
   auto* fn = cu->create_function(c10::QualifiedName(*cls->name(), "forward"), g);
@@ -111,6 +113,52 @@ void flatten_tensors(const c10::IValue& value, std::vector<at::Tensor>& out) {
   } else if (!value.isNone()) {
     EP_FAIL("a stage output of type ", value.tagKind(), " cannot be sent between stages");
   }
+}
+
+double relative_error(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].sizes().equals(b[i].sizes())) return std::numeric_limits<double>::infinity();
+    at::Tensor x = a[i].to(at::kDouble), y = b[i].to(at::kDouble);
+    double norm = y.norm().item<double>();
+    double diff = (x - y).norm().item<double>();
+    worst = std::max(worst, norm > 0 ? diff / norm : diff);
+  }
+  return worst;
+}
+
+std::vector<at::Tensor> random_inputs(const std::vector<std::vector<int64_t>>& shapes,
+                                      const std::vector<c10::ScalarType>& dtypes) {
+  std::vector<at::Tensor> out;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(12345);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    if (c10::isFloatingType(dtypes[i]))
+      out.push_back(at::randn(shapes[i], gen, at::TensorOptions().dtype(dtypes[i])));
+    else
+      out.push_back(at::zeros(shapes[i], at::TensorOptions().dtype(dtypes[i])));
+  }
+  return out;
+}
+
+torch::jit::Module optimize_checked(const std::function<torch::jit::Module()>& make,
+                                    const std::vector<at::Tensor>& inputs, double tolerance,
+                                    std::string* why) {
+  torch::jit::Module plain = make();
+  torch::jit::Module fast = make();
+  fast = torch::jit::optimize_for_inference(fast);
+  StageRunner a(fast), b(plain);
+  // Each run gets its own copy: an optimised graph may write into its inputs in place.
+  auto copy = [&] {
+    std::vector<at::Tensor> c;
+    for (const auto& t : inputs) c.push_back(t.clone());
+    return c;
+  };
+  double err = relative_error(a.run(copy()), b.run(copy()));
+  if (err <= tolerance) return fast;
+  if (why) *why = detail::concat("optimize_for_inference changes the outputs (relative L2 error ", err,
+                                 "; a LibTorch bug), so it runs unoptimised");
+  return plain;
 }
 
 std::string torch_error_summary(const std::exception& e) {

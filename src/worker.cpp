@@ -92,15 +92,23 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
 
 namespace {
 
-// Loads the stage, optimises it for inference and runs it twice on zeros so that the JIT's
-// profiling runs and one-time allocations happen before the first real batch.
-StageRunner prepare_stage(const StageSetup& setup, const RunConfig& cfg) {
-  torch::jit::Module module = load_module_bytes(setup.module_bytes);
-  if (cfg.optimize) module = torch::jit::optimize_for_inference(module);
+// Loads the stage, optimises it for inference (checked against the unoptimised stage) and runs
+// it twice so that the JIT's profiling runs and one-time allocations happen before the first
+// real batch.
+StageRunner prepare_stage(const StageSetup& setup, const RunConfig& cfg, const Log& log) {
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<c10::ScalarType> dtypes;
+  for (const auto& m : setup.inputs) {
+    shapes.push_back(m.shape);
+    dtypes.push_back(m.dtype);
+  }
+  std::vector<at::Tensor> sample = random_inputs(shapes, dtypes);
+  auto load = [&] { return load_module_bytes(setup.module_bytes); };
+  std::string why;
+  torch::jit::Module module = cfg.optimize ? optimize_checked(load, sample, 1e-5, &why) : load();
+  if (!why.empty()) log.warn("stage " + std::to_string(setup.stage) + ": " + why);
   StageRunner stage(module);
-  std::vector<at::Tensor> zeros;
-  for (const auto& m : setup.inputs) zeros.push_back(at::zeros(m.shape, m.dtype));
-  for (int i = 0; i < 2; ++i) stage.run(zeros);
+  for (int i = 0; i < 2; ++i) stage.run(sample);
   return stage;
 }
 
@@ -192,7 +200,7 @@ int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
   std::optional<StageRunner> stage;
   std::string problem;
   try {
-    stage.emplace(prepare_stage(setup, cfg));
+    stage.emplace(prepare_stage(setup, cfg, log));
   } catch (const std::exception& e) {
     problem = e.what();
   }

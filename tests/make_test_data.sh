@@ -5,7 +5,7 @@ set -eu
 repo=$1
 data=$2
 mkdir -p "$data/models"
-/usr/bin/python3 "$repo/tools/export_models.py" --out "$data/models" resnet18 mobilenet_v2 googlenet
+/usr/bin/python3 "$repo/tools/export_models.py" --out "$data/models" resnet18 mobilenet_v2 googlenet mobilenet_v3_small
 /usr/bin/python3 "$repo/tools/make_input.py" "$data/inputs.h5" --count 6 --shape 3,64,64 --seed 3
 /usr/bin/python3 "$repo/tools/make_input.py" "$data/bad_shape.h5" --count 4 --shape 5,7 --seed 3
 /usr/bin/python3 - "$data/models/tiny.pt" <<'PY'

@@ -169,22 +169,26 @@ TEST(ClusterParser, ErrorsNameFileLineAndKey) {
   expect_error([&] { parse_cluster(head + "[rank.2]\nmemory = 1GB\n", "c.ini"); },
                {"c.ini", "rank 1 is not described"});
   expect_error(
-      [&] { parse_cluster(head + "[rank.1]\ncount = 3\nmemory = 1GB\n[rank.2]\nmemory = 1GB\n", "c.ini"); },
+      [&] {
+        parse_cluster(head + "[rank.1]\ncount = 3\nmemory = 1GB\n[rank.2]\nmemory = 1GB\n",
+                      "c.ini");
+      },
       {"c.ini:6:", "rank 2 is already described by [rank.1] on line 3"});
   expect_error([&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\n[nodes]\n", "c.ini"); },
                {"c.ini:5:", "[nodes]", "unknown section"});
   expect_error([&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\nspeed = fast\n", "c.ini"); },
                {"c.ini:5:", "[rank.1] speed", "does not start with a number"});
-  expect_error([&] { parse_cluster("speed = 1\n", "c.ini"); },
-               {"c.ini:1:", "outside any section"});
-  expect_error([&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\n[link.1-7]\nlatency=1ms\n", "c.ini"); },
-               {"c.ini:5:", "[link.1-7]", "rank 7 does not exist"});
+  expect_error([&] { parse_cluster("speed = 1\n", "c.ini"); }, {"c.ini:1:", "outside any section"});
+  expect_error(
+      [&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\n[link.1-7]\nlatency=1ms\n", "c.ini"); },
+      {"c.ini:5:", "[link.1-7]", "rank 7 does not exist"});
   expect_error([&] { parse_cluster("[rank.1]\nmemory = 1GB\n", "c.ini"); },
                {"c.ini", "no bandwidth for the link from rank 0 to rank 1"});
   expect_error([&] { parse_cluster(head + "[rank.0]\nmemory = 1GB\n", "c.ini"); },
                {"c.ini:3:", "rank 0 is the dispatcher"});
-  expect_error([&] { parse_cluster(head + "[dispatcher]\nmemory = 1GB\n[rank.1]\nmemory=1GB\n", "c.ini"); },
-               {"c.ini:4:", "[dispatcher] memory", "runs no stage"});
+  expect_error(
+      [&] { parse_cluster(head + "[dispatcher]\nmemory = 1GB\n[rank.1]\nmemory=1GB\n", "c.ini"); },
+      {"c.ini:4:", "[dispatcher] memory", "runs no stage"});
   expect_error([] { load_cluster("/nonexistent/cluster.ini"); },
                {"cannot read", "/nonexistent/cluster.ini"});
 }
@@ -427,7 +431,7 @@ TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
     if (!bf.found()) {
       ++infeasible;
       expect_error([&] { plan_optimal(in.model, in.cluster); },
-                   {"does not fit in memory", "MiB more on every rank"});
+                   {"does not fit in memory", "more on every rank"});
       continue;
     }
     const Plan opt = plan_optimal(in.model, in.cluster);
@@ -438,9 +442,9 @@ TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
         << "optimal " << opt.period_s() << " s, brute force " << bf.period_s() << " s\n"
         << format_plan(opt, in.model, in.cluster) << format_plan(bf, in.model, in.cluster);
     EXPECT_LE(opt.stages.size(), bf.stages.size());  // ties go to fewer stages
-    for (const Plan& base : {plan_random(in.model, in.cluster), plan_greedy(in.model, in.cluster),
-                             plan_equal_blocks(in.model, in.cluster),
-                             plan_pipeedge(in.model, in.cluster)})
+    for (const Plan& base :
+         {plan_random(in.model, in.cluster), plan_greedy(in.model, in.cluster),
+          plan_equal_blocks(in.model, in.cluster), plan_pipeedge(in.model, in.cluster)})
       if (base.found()) {
         EXPECT_GE(base.period_s(), opt.period_s() * (1 - 1e-12)) << base.method;
       }
@@ -585,7 +589,8 @@ TEST(ExactPlanner, TypesHaveUniformLinks) {
           for (size_t b2 = 0; b2 <= R; ++b2) {
             if (a == b || a2 == b2 || t.type_of_rank[a] != t.type_of_rank[a2]) continue;
             // b, b2 of the same type, or both the dispatcher.
-            if ((b == 0) != (b2 == 0) || (b > 0 && t.type_of_rank[b] != t.type_of_rank[b2])) continue;
+            if ((b == 0) != (b2 == 0) || (b > 0 && t.type_of_rank[b] != t.type_of_rank[b2]))
+              continue;
             ASSERT_EQ(c.link(a, b).bandwidth_Bps, c.link(a2, b2).bandwidth_Bps) << it;
             ASSERT_EQ(c.link(a, b).latency_s, c.link(a2, b2).latency_s) << it;
             ASSERT_EQ(c.link(b, a).bandwidth_Bps, c.link(b2, a2).bandwidth_Bps) << it;
@@ -620,7 +625,11 @@ TEST(ExactPlanner, UsesFastRanksAndAvoidsSlowLinks) {
   m.cut_bytes.assign(9, 1e5);
   Cluster c = uniform_cluster(4, 1.0, 1000, {0, 1e8});
   c.ranks[3].speed = 4;  // the fast one
-  const Plan one = plan_optimal(m, c, [] { PlanOptions o; o.max_stages = 1; return o; }());
+  const Plan one = plan_optimal(m, c, [] {
+    PlanOptions o;
+    o.max_stages = 1;
+    return o;
+  }());
   ASSERT_EQ(one.stages.size(), 1u);
   EXPECT_EQ(one.stages[0].rank, 3u);
   EXPECT_DOUBLE_EQ(one.period_s(), 0.020);
@@ -659,8 +668,8 @@ TEST(Baselines, ProducePlansThatFit) {
   c.ranks[2].speed = 3;
   c.ranks[5].memory_bytes = 8 * kMiB;
   const Plan opt = plan_optimal(m, c);
-  for (const Plan& p : {plan_random(m, c), plan_greedy(m, c), plan_equal_blocks(m, c),
-                        plan_pipeedge(m, c)}) {
+  for (const Plan& p :
+       {plan_random(m, c), plan_greedy(m, c), plan_equal_blocks(m, c), plan_pipeedge(m, c)}) {
     SCOPED_TRACE(p.method);
     if (!p.found()) {
       EXPECT_FALSE(p.note.empty());

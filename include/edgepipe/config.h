@@ -18,6 +18,7 @@ struct RunConfig {
   int64_t batch = 1;                 // samples per batch
   int threads = 1;                   // intra-op threads per rank
   int inflight = 0;                  // batches in flight in the pipeline; 0 = 2 x stages
+  int calibrate = 3;                 // rounds of timing the stages as they will run, to balance
   double timeout_s = 300;            // longest any wait may take before the run fails
   bool optimize = true;              // torch::jit::optimize_for_inference on each stage
   bool overwrite = false;            // replace an existing output file

@@ -23,4 +23,11 @@ struct ModelProfile {
 ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input, int warmup = 2,
                            int reps = 5);
 
+// Median time of each stage [node_bounds[s], node_bounds[s+1]) run as it will run on its rank
+// (built as its own module and, with `optimize`, optimize_for_inference), fed the previous
+// stage's outputs: `warmup` untimed runs, then `reps` timed.
+std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_t>& node_bounds,
+                                const at::Tensor& input, bool optimize, int warmup = 2,
+                                int reps = 3);
+
 }  // namespace edgepipe

@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/script.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,5 +45,22 @@ class StageRunner {
   torch::jit::Module module_;
   std::vector<c10::IValue> stack_;  // reused argument vector
 };
+
+// Largest relative L2 error (||a - b|| / ||b||) over pairs of tensors; infinity if the lists
+// differ in length or shape.
+double relative_error(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b);
+
+// Random inputs of the given dtypes and shapes (normal for floats, zeros otherwise).
+std::vector<at::Tensor> random_inputs(const std::vector<std::vector<int64_t>>& shapes,
+                                      const std::vector<c10::ScalarType>& dtypes);
+
+// torch::jit::optimize_for_inference, checked: `make` must return a fresh copy of the
+// (unoptimised) module each call. The optimised copy is kept only if its outputs on `inputs`
+// match the unoptimised one's within `tolerance` (relative L2): some LibTorch 1.13 MKLDNN
+// rewrites give wrong results (MobileNetV3's hardswish). Otherwise the unoptimised module is
+// returned and *why says by how much the optimised one was off.
+torch::jit::Module optimize_checked(const std::function<torch::jit::Module()>& make,
+                                    const std::vector<at::Tensor>& inputs, double tolerance,
+                                    std::string* why);
 
 }  // namespace edgepipe

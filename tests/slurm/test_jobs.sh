@@ -13,6 +13,7 @@
 # Environment:
 #   SLURM_TEST_TIMEOUT   seconds each job may take, queueing included [300]
 #   SLURM_TEST_PORT      slurmctld's port of the private cluster (slurmd: the next) [6837]
+#   SLURM_TEST_STATE     its state dir [/tmp/edgepipe-slurm-test-cluster]
 #   SLURM_TEST_MODELS    where the exported test model is kept [REPO_ROOT/models/slurm-test]
 #   SLURM_TEST_KEEP=1    keep the work dir (jobs, outputs, Slurm state) even on success
 set -euo pipefail
@@ -37,14 +38,18 @@ say() { echo "--- $*"; }
 
 # Nothing from the caller's environment may steer the jobs: no job variables, no EDGEPIPE_*.
 for v in $(compgen -e); do
-  case $v in SLURM_* | SBATCH_* | SRUN_* | SALLOC_* | EDGEPIPE_*) unset "$v" ;; esac
+  case $v in
+    SLURM_TEST_*) ;;
+    SLURM_* | SBATCH_* | SRUN_* | SALLOC_* | EDGEPIPE_*) unset "$v" ;;
+  esac
 done
 
 work=$(mktemp -d /tmp/edgepipe-slurm-test.XXXXXX)
 chmod 755 "$work"
 # A private cluster: its own state dir and ports, so that a tools/slurm-local cluster that the
 # user runs is left alone; /etc/slurm is not touched, the client commands use SLURM_CONF.
-export SLURM_LOCAL_DIR=$work/slurm
+# The state dir has a fixed name so that daemons left over by a killed run get stopped.
+export SLURM_LOCAL_DIR=${SLURM_TEST_STATE:-/tmp/edgepipe-slurm-test-cluster}
 export SLURM_LOCAL_PORT=${SLURM_TEST_PORT:-6837}
 export SLURM_LOCAL_LINK_ETC=0
 export SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf
@@ -65,9 +70,9 @@ cleanup() {
   say "stopping Slurm"
   "$slurm_local" stop
   if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && [ "${SLURM_TEST_KEEP:-0}" != 1 ]; then
-    rm -rf "$work"
+    rm -rf "$work" "$SLURM_LOCAL_DIR"
   else
-    echo "work dir kept: $work"
+    echo "kept: work dir $work, Slurm state and logs $SLURM_LOCAL_DIR"
   fi
   echo "slurm: $passed passed, $failed failed"
   if [ "$rc" -eq 0 ] && [ "$failed" -gt 0 ]; then rc=1; fi
@@ -95,6 +100,11 @@ for f in "$repo"/jobs/edgepipe-{mpirun,multinode}.sbatch; do
 done
 
 # ---- the cluster ------------------------------------------------------------------------------
+if [ -e "$SLURM_LOCAL_DIR" ]; then
+  say "stopping what a previous run left in $SLURM_LOCAL_DIR"
+  "$slurm_local" stop || true
+  rm -rf "$SLURM_LOCAL_DIR"
+fi
 say "starting Slurm (state in $SLURM_LOCAL_DIR)"
 if ! "$slurm_local" start; then
   fail "tools/slurm-local start"
@@ -244,8 +254,10 @@ fi
 EOF
 chmod +x "$wrapper"
 id=$(job_bin=$wrapper submit -N 1 -n 3 --overcommit "$repo/jobs/edgepipe-srun.sbatch")
-first_attempt_done() { [ "$(ls "$work"/first-attempt-done.* 2>/dev/null | wc -l)" -eq 3 ]; }
-if wait_for "$job_timeout" first_attempt_done; then
+first_attempt_done() { [ "$(compgen -G "$work/first-attempt-done.*" | wc -l)" -eq 3 ]; }
+running_or_done() { first_attempt_done || ! [[ $(job_field "$id" JobState) =~ ^(PENDING|RUNNING|CONFIGURING)$ ]]; }
+wait_for "$job_timeout" running_or_done || true
+if first_attempt_done; then
   scancel --signal=USR1 --batch "$id"
   # Slurm holds a requeued job back for 2 minutes (BeginTime); let it go at once.
   requeued() { [ "$(job_field "$id" Restarts)" = 1 ] && [ "$(job_field "$id" JobState)" = PENDING ]; }

@@ -1,0 +1,54 @@
+// cluster: the ranks of a run and the links between them as the planner sees them, and the parser
+// of cluster description files (configs/cluster-*.ini; the format is in docs/planner.md).
+// Pure: no MPI, no Torch.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace edgepipe {
+
+// A one-way link: sending b bytes over it takes latency_s + b / bandwidth_Bps seconds.
+struct Link {
+  double latency_s = 0;
+  double bandwidth_Bps = 0;  // bytes per second
+  double time_s(double bytes) const { return latency_s + bytes / bandwidth_Bps; }
+};
+
+// What the planner knows of one rank.
+struct RankInfo {
+  std::string name;  // label for tables ("" if none)
+  double speed = 1;  // relative to the reference: a block takes ref_ms / speed here
+  std::vector<double>
+      block_ms;             // measured time of every block on this rank; if set, overrides speed
+  double memory_bytes = 0;  // what one stage on this rank may use (weights + activations)
+};
+
+// Rank 0 is the dispatcher: it runs no stage; it sends inputs to the first stage and receives
+// outputs from the last. Ranks 1..R may each run one stage.
+struct Cluster {
+  std::vector<RankInfo> ranks;  // ranks[0] is the dispatcher (its speed, memory are unused)
+  std::vector<std::vector<Link>> links;  // links[from][to], from != to; (R+1) x (R+1)
+  size_t num_ranks() const { return ranks.size(); }
+  size_t num_stage_ranks() const { return ranks.empty() ? 0 : ranks.size() - 1; }
+  const Link& link(size_t from, size_t to) const { return links[from][to]; }
+};
+
+// `stage_ranks` identical ranks plus the dispatcher, every link alike.
+Cluster uniform_cluster(size_t stage_ranks, double speed, double memory_bytes, const Link& link);
+
+// Reads a cluster description file. Throws edgepipe::Error naming the file, line and key at fault.
+Cluster load_cluster(const std::string& path);
+// The same from text; `source` names it in errors.
+Cluster parse_cluster(const std::string& text, const std::string& source = "<cluster>");
+
+// Quantities with units, as in cluster files and on the command line. Throw edgepipe::Error.
+double parse_bytes(const std::string& text);      // "512MiB", "1.5 GB", "4096" -> bytes
+double parse_bandwidth(const std::string& text);  // "100Mbit/s", "12.5MB/s" -> bytes per second
+double parse_duration(const std::string& text);   // "1ms", "250us", "2s" -> seconds
+
+std::string format_bytes(double bytes);            // "97.5 MiB"
+std::string format_bandwidth(double bytes_per_s);  // "100 Mbit/s"
+std::string format_duration(double seconds);       // "1.25 ms"
+
+}  // namespace edgepipe

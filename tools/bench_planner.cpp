@@ -1,0 +1,377 @@
+// bench_planner: how far the baselines are from the exact planner, and how fast the planner is.
+//
+// 1. On N random heterogeneous instances (R distinct ranks, n blocks; see random_instance below)
+//    of each scenario (kScenarios), it plans with the exact planner and each baseline, and
+//    reports the ratio of each baseline's
+//    predicted period to the optimum (mean, median, max), how often the baseline found a plan
+//    that fits, and the mean time per plan. It checks, in the same run, that no baseline beats the
+//    optimum.
+// 2. It times the exact planner on 64 ranks of 4 types (median of several runs) on chains of
+//    several lengths.
+// 3. With --configs DIR, it plans a ResNet50-shaped chain on DIR/cluster-*.ini.
+// Periods are predictions of the cost model in docs/planner.md, not measurements of runs.
+//
+// Usage: bench_planner [--instances N] [--ranks R] [--blocks n] [--seed S] [--repeats K]
+//                      [--configs DIR] [--csv FILE]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "edgepipe/cluster.h"
+#include "edgepipe/error.h"
+#include "edgepipe/plan.h"
+
+using namespace edgepipe;
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+struct Options {
+  size_t instances = 1000, ranks = 8, blocks = 24, repeats = 5;
+  uint64_t seed = 1;
+  std::string configs, csv;
+};
+
+struct Instance {
+  ModelCosts model;
+  Cluster cluster;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// How random clusters are drawn.
+struct Scenario {
+  const char* name;
+  double bw_min, bw_max;        // bit/s, log-uniform, per pair of ranks (both directions alike)
+  double lat_min, lat_max;      // s, uniform
+  double speed_min, speed_max;  // log-uniform
+};
+const Scenario kScenarios[] = {
+    {"edge", 10e6, 1e9, 0.1e-3, 5e-3, 0.25, 4},  // Wi-Fi to gigabit; phones to desktops
+    {"lan", 100e6, 1e9, 0.1e-3, 1e-3, 0.5, 2},   // one switched LAN, milder speed spread
+};
+
+// A heterogeneous cluster and a model chain:
+//   blocks: compute 1..50 ms at speed 1, weights 0.1..20 MB, peak activations 0.2..5 MB,
+//           cuts 20 KB..4 MB (input 588 KiB, output 4 KB), all log-uniform;
+//   ranks:  speed and links as the scenario says; memory 15%..100% (uniform) of what the whole
+//           model needs (its weights + its largest activation); the dispatcher's links likewise.
+Instance random_instance(std::mt19937_64& rng, size_t R, size_t n, const Scenario& sc) {
+  auto uni = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto logu = [&](double a, double b) { return std::exp(uni(std::log(a), std::log(b))); };
+  Instance in;
+  ModelCosts& m = in.model;
+  double weights = 0, act = 0;
+  for (size_t b = 0; b < n; ++b) {
+    BlockCost bc{logu(1, 50), std::round(logu(0.1e6, 20e6)), std::round(logu(0.2e6, 5e6))};
+    weights += bc.param_bytes;
+    act = std::max(act, bc.act_bytes);
+    m.blocks.push_back(bc);
+  }
+  m.cut_bytes.push_back(3 * 224 * 224 * 4);
+  for (size_t cut = 1; cut < n; ++cut) m.cut_bytes.push_back(std::round(logu(20e3, 4e6)));
+  m.cut_bytes.push_back(4000);
+  Cluster& c = in.cluster;
+  c.ranks.resize(R + 1);
+  for (size_t r = 1; r <= R; ++r) {
+    c.ranks[r].speed = logu(sc.speed_min, sc.speed_max);
+    c.ranks[r].memory_bytes = std::round((weights + act) * uni(0.15, 1.0));
+  }
+  c.links.assign(R + 1, std::vector<Link>(R + 1));
+  for (size_t a = 0; a <= R; ++a)
+    for (size_t b = a + 1; b <= R; ++b) {
+      Link l{uni(sc.lat_min, sc.lat_max), logu(sc.bw_min, sc.bw_max) / 8};
+      c.links[a][b] = c.links[b][a] = l;
+    }
+  return in;
+}
+
+// 64 ranks in 4 types of 16 (speeds 0.5, 1, 2, 4; memories 64 MiB..512 MiB; links by type pair),
+// and a chain of n blocks drawn as above.
+Instance typed_instance(std::mt19937_64& rng, size_t n) {
+  Instance in = random_instance(rng, 1, n, kScenarios[0]);
+  const double speed[4] = {0.5, 1, 2, 4};
+  const double memory[4] = {64 * kMiB, 128 * kMiB, 256 * kMiB, 512 * kMiB};
+  auto uni = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  Link type_link[5][5];
+  for (auto& row : type_link)
+    for (Link& l : row) l = {uni(0.1e-3, 2e-3), std::exp(uni(std::log(10e6), std::log(1e9))) / 8};
+  Cluster& c = in.cluster;
+  c.ranks.assign(65, RankInfo{});
+  auto type = [](size_t r) { return r == 0 ? size_t{4} : (r - 1) / 16; };
+  for (size_t r = 1; r <= 64; ++r) {
+    c.ranks[r].speed = speed[type(r)];
+    c.ranks[r].memory_bytes = memory[type(r)];
+  }
+  c.links.assign(65, std::vector<Link>(65));
+  for (size_t a = 0; a <= 64; ++a)
+    for (size_t b = 0; b <= 64; ++b) c.links[a][b] = type_link[type(a)][type(b)];
+  return in;
+}
+
+// The ResNet50-shaped chain of tests/test_plan.cpp: one block per bottleneck, torchvision's
+// parameter counts, batch 1, compute from FLOPs at 20 GFLOP/s for speed 1.
+ModelCosts resnet50_shaped() {
+  struct Row {
+    double params, mflops, out_bytes;
+  };
+  std::vector<Row> rows = {{9536, 118, 802816}};
+  auto add = [&](int count, double p0, double p, double f0, double f, double out) {
+    for (int i = 0; i < count; ++i) rows.push_back({i == 0 ? p0 : p, i == 0 ? f0 : f, out});
+  };
+  add(3, 75008, 70400, 241, 218, 3211264);
+  add(4, 379392, 280064, 379, 218, 1605632);
+  add(6, 1512448, 1117184, 379, 218, 802816);
+  add(3, 6039552, 4462592, 379, 218, 401408);
+  rows.push_back({2049000, 4, 4000});
+  ModelCosts m;
+  m.cut_bytes.push_back(3 * 224 * 224 * 4);
+  for (const Row& r : rows) {
+    const double in = m.cut_bytes.back();
+    m.blocks.push_back({r.mflops / 20.0, r.params * 4, in + 2 * r.out_bytes});
+    m.cut_bytes.push_back(r.out_bytes);
+  }
+  return m;
+}
+
+struct MethodStats {
+  std::string name;
+  std::vector<double> ratios;  // over instances where it found a plan that fits
+  size_t found = 0, beat_optimum = 0;
+  double seconds = 0;
+};
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
+}
+
+size_t parse_count(const char* flag, const char* text) {
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  EP_CHECK(end != text && *end == '\0' && v > 0, flag, " needs a positive whole number, got '",
+           text, "'");
+  return static_cast<size_t>(v);
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::printf(
+          "usage: bench_planner [--instances N] [--ranks R] [--blocks n] [--seed S] "
+          "[--repeats K] [--configs DIR] [--csv FILE]\n");
+      std::exit(0);
+    }
+    EP_CHECK(i + 1 < argc, a, " needs a value");
+    const char* v = argv[++i];
+    if (a == "--instances")
+      o.instances = parse_count(a.c_str(), v);
+    else if (a == "--ranks")
+      o.ranks = parse_count(a.c_str(), v);
+    else if (a == "--blocks")
+      o.blocks = parse_count(a.c_str(), v);
+    else if (a == "--seed")
+      o.seed = parse_count(a.c_str(), v);
+    else if (a == "--repeats")
+      o.repeats = parse_count(a.c_str(), v);
+    else if (a == "--configs")
+      o.configs = v;
+    else if (a == "--csv")
+      o.csv = v;
+    else
+      EP_FAIL("unknown option ", a, " (see --help)");
+  }
+  EP_CHECK(o.ranks <= 16,
+           "--ranks: at most 16 distinct ranks (the exact planner is exponential "
+           "in the number of distinct ranks)");
+  return o;
+}
+
+int run(const Options& o) {
+  std::FILE* csv = nullptr;
+  if (!o.csv.empty()) {
+    csv = std::fopen(o.csv.c_str(), "w");
+    EP_CHECK(csv, "cannot write ", o.csv);
+    std::fprintf(csv, "table,name,value1,value2,value3,value4,value5\n");
+  }
+
+  // ---- 1. Baselines against the optimum, per scenario.
+  using Planner = std::function<Plan(const ModelCosts&, const Cluster&, const PlanOptions&)>;
+  const std::vector<std::pair<std::string, Planner>> methods = {
+      {"random", plan_random},
+      {"greedy", plan_greedy},
+      {"equal-blocks", plan_equal_blocks},
+      {"pipeedge", plan_pipeedge},
+  };
+  size_t violations = 0;
+  for (const Scenario& sc : kScenarios) {
+    std::mt19937_64 rng(o.seed);
+    std::vector<MethodStats> stats(methods.size());
+    MethodStats optimal;
+    optimal.name = "optimal";
+    std::vector<double> stage_counts;
+    size_t infeasible = 0;
+    for (size_t it = 0; it < o.instances; ++it) {
+      const Instance in = random_instance(rng, o.ranks, o.blocks, sc);
+      PlanOptions po;
+      po.seed = o.seed * 1000003 + it;
+      auto t0 = std::chrono::steady_clock::now();
+      Plan opt;
+      try {
+        opt = plan_optimal(in.model, in.cluster, po);
+      } catch (const Error&) {  // does not fit at all: not an instance for ratios
+        ++infeasible;
+        continue;
+      }
+      optimal.seconds += seconds_since(t0);
+      optimal.found++;
+      optimal.ratios.push_back(1.0);
+      stage_counts.push_back(static_cast<double>(opt.stages.size()));
+      for (size_t k = 0; k < methods.size(); ++k) {
+        MethodStats& s = stats[k];
+        s.name = methods[k].first;
+        t0 = std::chrono::steady_clock::now();
+        const Plan p = methods[k].second(in.model, in.cluster, po);
+        s.seconds += seconds_since(t0);
+        if (p.period_s() == INFINITY) continue;
+        s.found++;
+        const double ratio = p.period_s() / opt.period_s();
+        if (ratio < 1 - 1e-12) s.beat_optimum++;
+        s.ratios.push_back(ratio);
+      }
+    }
+    const size_t feasible = o.instances - infeasible;
+    std::printf(
+        "# Scenario '%s': links %s..%s, latency %.1f..%.1f ms, speeds %.2f..%.2f; %zu "
+        "instances, %zu ranks, %zu blocks, seed %llu (%zu did not fit at all: skipped)\n",
+        sc.name, format_bandwidth(sc.bw_min / 8).c_str(), format_bandwidth(sc.bw_max / 8).c_str(),
+        sc.lat_min * 1e3, sc.lat_max * 1e3, sc.speed_min, sc.speed_max, o.instances, o.ranks,
+        o.blocks, static_cast<unsigned long long>(o.seed), infeasible);
+    std::printf(
+        "# ratio = baseline's predicted period / optimal period, over the instances where "
+        "the baseline found a plan that fits\n");
+    std::printf("%-13s %9s %11s %13s %10s %14s\n", "method", "fits", "mean_ratio", "median_ratio",
+                "max_ratio", "time_per_plan");
+    std::vector<MethodStats> rows = {optimal};
+    rows.insert(rows.end(), stats.begin(), stats.end());
+    for (const MethodStats& s : rows) {
+      const double mean = s.ratios.empty()
+                              ? NAN
+                              : std::accumulate(s.ratios.begin(), s.ratios.end(), 0.0) /
+                                    static_cast<double>(s.ratios.size());
+      const double mx =
+          s.ratios.empty() ? NAN : *std::max_element(s.ratios.begin(), s.ratios.end());
+      const double ms = feasible ? s.seconds / static_cast<double>(feasible) * 1e3 : NAN;
+      char fits[32];
+      std::snprintf(fits, sizeof fits, "%zu/%zu", s.found, feasible);
+      std::printf("%-13s %9s %10.2fx %12.2fx %9.2fx %11.3f ms\n", s.name.c_str(), fits, mean,
+                  percentile(s.ratios, 0.5), mx, ms);
+      if (csv)
+        std::fprintf(csv, "baselines-%s,%s,%zu,%.6f,%.6f,%.6f,%.6f\n", sc.name, s.name.c_str(),
+                     s.found, mean, percentile(s.ratios, 0.5), mx, ms);
+      violations += s.beat_optimum;
+    }
+    std::printf("optimal plans used %.1f stages on average (of %zu ranks)\n\n",
+                stage_counts.empty()
+                    ? NAN
+                    : std::accumulate(stage_counts.begin(), stage_counts.end(), 0.0) /
+                          static_cast<double>(stage_counts.size()),
+                o.ranks);
+  }
+
+  // ---- 2. Planner time on 64 ranks of 4 types.
+  std::printf("# Exact planner time, 64 ranks of 4 types (16 each), median of %zu runs\n",
+              o.repeats);
+  std::printf("%-28s %7s %6s %7s %11s %12s\n", "model", "blocks", "types", "stages", "period_ms",
+              "plan_time");
+  double slowest = 0;
+  struct Case {
+    std::string name;
+    ModelCosts model;
+  };
+  std::vector<Case> cases = {{"resnet50-shaped (batch 1)", resnet50_shaped()}};
+  for (size_t n : {50, 100, 150}) {
+    std::mt19937_64 r2(o.seed + n);
+    cases.push_back({"random chain", typed_instance(r2, n).model});
+  }
+  std::mt19937_64 r3(o.seed + 7);
+  const Cluster typed = typed_instance(r3, 1).cluster;
+  for (const Case& cs : cases) {
+    std::vector<double> times;
+    Plan p;
+    for (size_t k = 0; k < o.repeats + 1; ++k) {  // the first run warms up and is not counted
+      auto t0 = std::chrono::steady_clock::now();
+      p = plan_optimal(cs.model, typed);
+      if (k > 0) times.push_back(seconds_since(t0));
+    }
+    const double med = percentile(times, 0.5);
+    slowest = std::max(slowest, med);
+    std::printf("%-28s %7zu %6zu %7zu %11.3f %9.1f ms\n", cs.name.c_str(), cs.model.num_blocks(),
+                p.rank_types, p.stages.size(), p.period_s() * 1e3, med * 1e3);
+    if (csv)
+      std::fprintf(csv, "typed64,%s,%zu,%zu,%zu,%.6f,%.6f\n", cs.name.c_str(),
+                   cs.model.num_blocks(), p.rank_types, p.stages.size(), p.period_s() * 1e3,
+                   med * 1e3);
+  }
+
+  // ---- 3. The shipped cluster descriptions.
+  if (!o.configs.empty()) {
+    const ModelCosts m = resnet50_shaped();
+    std::printf(
+        "\n# ResNet50-shaped chain (batch 1) on the shipped cluster descriptions: "
+        "predicted period in ms (stages)\n");
+    std::printf("%-24s %14s %14s %14s %14s %14s\n", "cluster", "optimal", "random", "greedy",
+                "equal-blocks", "pipeedge");
+    for (const char* name : {"cluster-8-small.ini", "cluster-mixed.ini", "cluster-too-small.ini"}) {
+      const Cluster c = load_cluster(o.configs + "/" + name);
+      std::printf("%-24s", name);
+      for (const Plan& p : {plan_optimal(m, c), plan_random(m, c), plan_greedy(m, c),
+                            plan_equal_blocks(m, c), plan_pipeedge(m, c)}) {
+        char cell[48];
+        if (p.period_s() == INFINITY)
+          std::snprintf(cell, sizeof cell, "no fit");
+        else
+          std::snprintf(cell, sizeof cell, "%.1f (%zu)", p.period_s() * 1e3, p.stages.size());
+        std::printf(" %14s", cell);
+        if (csv)
+          std::fprintf(csv, "configs,%s,%s,%.6f,%zu,,\n", name, p.method.c_str(),
+                       p.period_s() * 1e3, p.stages.size());
+      }
+      std::printf("\n");
+    }
+  }
+
+  if (csv) std::fclose(csv);
+  const bool ok = violations == 0 && slowest < 1.0;
+  std::printf(
+      "\nverdict: %s: no baseline beat the optimum (%zu violations); 64 ranks of 4 types "
+      "planned in at most %.1f ms (goal < 1000 ms)\n",
+      ok ? "PASS" : "FAIL", violations, slowest * 1e3);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_args(argc, argv));
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_planner: %s\n", e.what());
+    return 2;
+  }
+}
