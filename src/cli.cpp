@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <set>
+#include <c10/util/Exception.h>
 
 #include "edgepipe/channel.h"
 #include "edgepipe/config.h"
@@ -30,6 +33,22 @@ int launcher_rank() {
   }
   return 0;
 }
+
+// LibTorch's warnings (e.g. from optimize_for_inference's rewrites) would otherwise be printed by
+// glog once per batch; print each distinct one once, with the rank.
+class OnceWarningHandler : public c10::WarningHandler {
+ public:
+  explicit OnceWarningHandler(int rank) : rank_(rank) {}
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (seen_.insert(msg).second) Log(rank_).warn("LibTorch: " + msg + " (shown once)");
+  }
+
+ private:
+  int rank_;
+  std::mutex mutex_;
+  std::set<std::string> seen_;
+};
 
 // One thread pool per process: LibTorch's. OpenBLAS's own pool would fight it, so it is pinned
 // to one thread (as OPENBLAS_NUM_THREADS=1 would, but also when the variable is not set).
@@ -59,6 +78,8 @@ int run_pipeline(const RunConfig& cfg, int* argc, char*** argv) {
 
 int cli_main(int argc, char** argv) {
   const int rank = launcher_rank();
+  static OnceWarningHandler warnings(rank);
+  c10::Warning::set_warning_handler(&warnings);
   ParsedCommand cmd;
   try {
     cmd = parse_command_line(argc, argv);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -359,7 +360,7 @@ Instance random_instance(std::mt19937_64& rng, size_t R, size_t n, size_t classe
       p.speed = ties ? pick({1, 2}) : logu(0.25, 4);
     }
     // Mostly enough for a share of the model; sometimes too little for anything.
-    p.memory_bytes = std::round(need * (ties ? pick({0.3, 0.6, 1.2}) : logu(0.03, 1.5)));
+    p.memory_bytes = std::round(need * (ties ? pick({0.3, 0.7, 1.5}) : logu(0.1, 3)));
   }
   auto random_link = [&]() -> Link {
     if (ties) return {pick({0, 1e-3}), pick({1e6, 1e7})};
@@ -410,7 +411,7 @@ bool same_period(double a, double b) { return std::abs(a - b) <= 1e-12 * std::ma
 TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
   std::mt19937_64 rng(20240604);
   const double kMaxPlans = 2e6;
-  size_t infeasible = 0, grouped = 0, largest_n_at_8 = 0, largest_n = 0;
+  size_t infeasible = 0, compared = 0, grouped = 0, largest_n_at_8 = 0, largest_n = 0;
   const int kInstances = 1500;
   for (int it = 0; it < kInstances; ++it) {
     const size_t R = 1 + rng() % 8;
@@ -437,6 +438,7 @@ TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
     const Plan opt = plan_optimal(in.model, in.cluster);
     ASSERT_TRUE(opt.found());
     ASSERT_TRUE(opt.cost.fits);
+    ++compared;
     if (opt.rank_types < R) ++grouped;
     ASSERT_TRUE(same_period(opt.period_s(), bf.period_s()))
         << "optimal " << opt.period_s() << " s, brute force " << bf.period_s() << " s\n"
@@ -449,7 +451,12 @@ TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
         EXPECT_GE(base.period_s(), opt.period_s() * (1 - 1e-12)) << base.method;
       }
   }
+  std::printf(
+      "%d instances: %zu periods compared, %zu do not fit, %zu planned over fewer types "
+      "than ranks, at most %zu blocks (%zu at 8 ranks)\n",
+      kInstances, compared, infeasible, grouped, largest_n, largest_n_at_8);
   // The instances cover what they claim to.
+  EXPECT_GE(compared, 1000u);
   EXPECT_GT(infeasible, 20u);
   EXPECT_GT(grouped, 100u);
   EXPECT_EQ(largest_n, 30u);
