@@ -17,6 +17,7 @@
 #include "edgepipe/inspect.h"
 #include "edgepipe/log.h"
 #include "edgepipe/mpi.h"
+#include "edgepipe/signals.h"
 #include "edgepipe/single.h"
 #include "edgepipe/worker.h"
 
@@ -79,6 +80,7 @@ int run_pipeline(const RunConfig& cfg, int* argc, char*** argv) {
 int cli_main(int argc, char** argv) {
   const int rank = launcher_rank();
   static OnceWarningHandler warnings(rank);
+  install_stop_signals();
   c10::Warning::set_warning_handler(&warnings);
   ParsedCommand cmd;
   try {

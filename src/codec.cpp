@@ -1,8 +1,15 @@
 #include "edgepipe/codec.h"
 
+#include <lz4.h>
+#include <zfp.h>
 #include <zlib.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
+#include <sstream>
 
 #include "edgepipe/error.h"
 
@@ -11,34 +18,43 @@ namespace edgepipe {
 namespace {
 
 constexpr uint32_t kMagic = 0x52465045;  // "EPFR" little-endian
-constexpr uint16_t kVersion = 1;
 constexpr size_t kAlign = 64;
 constexpr size_t kMaxTensors = 1024;
 constexpr size_t kMaxDims = 16;
+
+// zfp's mode as a frame records it, per tensor.
+enum class ZfpMode : uint8_t { none = 0, reversible = 1, rate = 2, precision = 3, accuracy = 4 };
 
 #pragma pack(push, 1)
 struct Header {
   uint32_t magic;
   uint16_t version;
-  uint8_t codec;
-  uint8_t reserved;
+  uint8_t codec;      // CodecKind of the link
+  uint8_t codec_lz4;  // 1: the link's codec is a zfp mode + lz4
   uint32_t flags;
   uint32_t num_tensors;
   uint64_t seq;
   uint64_t payload_bytes;  // from the first payload's start to the frame's end
   uint32_t payload_crc32;
-  uint32_t reserved2;
+  uint32_t reserved;
+  double codec_param;  // the link's codec parameter (each tensor records what it used)
 };
 struct TensorDesc {
   uint8_t dtype;
   uint8_t ndim;
-  uint16_t reserved;
-  uint32_t reserved2;
+  uint8_t method;    // TensorMethod
+  uint8_t zfp_mode;  // ZfpMode (zfp methods only)
+  uint8_t zfp_dims;  // 1..3
+  uint8_t reserved[3];
+  double zfp_param;      // rate (bits/value), precision (bit planes) or absolute tolerance used
+  uint64_t zfp_n[3];     // zfp field dimensions, fastest first
   uint64_t raw_bytes;
-  uint64_t encoded_bytes;
+  uint64_t encoded_bytes;  // bytes in the payload
+  uint64_t zfp_bytes;      // the zfp stream's bytes (before lz4, for zfp_lz4)
   // followed by ndim int64 dims
 };
 #pragma pack(pop)
+static_assert(sizeof(Header) == 48 && sizeof(TensorDesc) == 64, "frame layout changed");
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -78,6 +94,211 @@ uint32_t crc32_of(const char* p, size_t n) {
   return static_cast<uint32_t>(crc);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// ---- zfp ----------------------------------------------------------------------------------
+
+// zfp's stream, field and bit stream each need their own owner: closing a zfp_stream does not
+// close its bit stream.
+struct ZfpStreamCloser {
+  void operator()(zfp_stream* z) const { zfp_stream_close(z); }
+};
+struct ZfpFieldFreer {
+  void operator()(zfp_field* f) const { zfp_field_free(f); }
+};
+struct BitStreamCloser {
+  void operator()(bitstream* b) const { stream_close(b); }
+};
+using ZfpStreamPtr = std::unique_ptr<zfp_stream, ZfpStreamCloser>;
+using ZfpFieldPtr = std::unique_ptr<zfp_field, ZfpFieldFreer>;
+using BitStreamPtr = std::unique_ptr<bitstream, BitStreamCloser>;
+
+ZfpMode zfp_mode_of(CodecKind k) {
+  switch (k) {
+    case CodecKind::zfp_reversible:
+      return ZfpMode::reversible;
+    case CodecKind::zfp_rate:
+      return ZfpMode::rate;
+    case CodecKind::zfp_precision:
+      return ZfpMode::precision;
+    case CodecKind::zfp_accuracy:
+    case CodecKind::zfp_relacc:
+      return ZfpMode::accuracy;
+    default:
+      return ZfpMode::none;
+  }
+}
+
+bool zfp_param_ok(ZfpMode mode, double p) {
+  switch (mode) {
+    case ZfpMode::reversible:
+      return p == 0;
+    case ZfpMode::rate:
+      return p > 0 && p <= 64;
+    case ZfpMode::precision:
+      return p >= 1 && p <= 64 && p == std::floor(p);
+    case ZfpMode::accuracy:
+      return p >= 0 && std::isfinite(p);
+    default:
+      return false;
+  }
+}
+
+// One zfp stream and field, configured per tensor, over a scratch buffer that the bit stream
+// writes to (encoding) or reads from (decoding). The buffer only grows, so once warm nothing is
+// allocated.
+class Zfp {
+ public:
+  Zfp() : zfp_(zfp_stream_open(nullptr)), field_(zfp_field_alloc()) {
+    EP_CHECK(zfp_ && field_, "out of memory opening a zfp stream");
+  }
+
+  // Configures stream and field for a tensor and returns the most bytes a stream of this field
+  // and mode can hold: every block is capped at the bits zfp can ever need for it, so neither
+  // the encoder nor the decoder (even of a corrupt stream) touches more.
+  size_t configure(zfp_type type, const ZfpField& f, ZfpMode mode, double param, void* data) {
+    zfp_field_set_type(field_.get(), type);
+    zfp_field_set_pointer(field_.get(), data);
+    if (f.dims == 1) zfp_field_set_size_1d(field_.get(), f.n[0]);
+    if (f.dims == 2) zfp_field_set_size_2d(field_.get(), f.n[0], f.n[1]);
+    if (f.dims == 3) zfp_field_set_size_3d(field_.get(), f.n[0], f.n[1], f.n[2]);
+    const unsigned values = 1u << (2 * f.dims);
+    switch (mode) {
+      case ZfpMode::reversible:
+        zfp_stream_set_reversible(zfp_.get());
+        break;
+      case ZfpMode::rate:
+        zfp_stream_set_rate(zfp_.get(), param, type, static_cast<unsigned>(f.dims), zfp_false);
+        break;
+      case ZfpMode::precision:
+        zfp_stream_set_precision(zfp_.get(), static_cast<unsigned>(param));
+        break;
+      case ZfpMode::accuracy:
+        zfp_stream_set_accuracy(zfp_.get(), param);
+        break;
+      default:
+        EP_FAIL("internal: no zfp mode");
+    }
+    unsigned minbits = 0, maxbits = 0, maxprec = 0;
+    int minexp = 0;
+    zfp_stream_params(zfp_.get(), &minbits, &maxbits, &maxprec, &minexp);
+    // zfp 1.0's own per-block bound (zfp_stream_maximum_size, reversible case, which is the
+    // larger): header bits + group tests + every bit plane of every value.
+    const unsigned prec = type == zfp_type_float ? 32 : 64;
+    const unsigned cap = (type == zfp_type_float ? 15 : 19) + values - 1 + values * prec;
+    if (maxbits > cap) {
+      maxbits = cap;
+      minbits = std::min(minbits, cap);
+      EP_CHECK(zfp_stream_set_params(zfp_.get(), minbits, maxbits, maxprec, minexp),
+               "zfp rejected its parameters");
+    }
+    uint64_t blocks = 1;
+    for (int d = 0; d < f.dims; ++d) blocks *= (f.n[d] + 3) / 4;
+    const uint64_t words = (blocks * maxbits + 63) / 64;
+    return static_cast<size_t>(words * 8);
+  }
+
+  // Makes the scratch buffer hold at least `bytes` plus a word of slack for zfp's read-ahead.
+  void reserve(size_t bytes) {
+    const size_t words = bytes / 8 + 2;
+    if (words <= scratch_.size() && bits_) return;
+    scratch_.assign(std::max(words, scratch_.size()), 0);
+    bits_.reset(stream_open(scratch_.data(), scratch_.size() * 8));
+    EP_CHECK(bits_, "out of memory opening a zfp bit stream");
+    zfp_stream_set_bit_stream(zfp_.get(), bits_.get());
+  }
+
+  char* scratch() { return reinterpret_cast<char*>(scratch_.data()); }
+
+  size_t compress() {
+    zfp_stream_rewind(zfp_.get());
+    size_t n = zfp_compress(zfp_.get(), field_.get());
+    EP_CHECK(n > 0, "zfp failed to compress a tensor");
+    return n;
+  }
+
+  // Returns the bytes of stream consumed (rounded up to words), 0 on failure.
+  size_t decompress(void* out) {
+    zfp_field_set_pointer(field_.get(), out);
+    zfp_stream_rewind(zfp_.get());
+    return zfp_decompress(zfp_.get(), field_.get());
+  }
+
+ private:
+  ZfpStreamPtr zfp_;
+  ZfpFieldPtr field_;
+  BitStreamPtr bits_;
+  std::vector<uint64_t> scratch_;  // words: zfp reads and writes 64-bit words
+};
+
+zfp_type zfp_type_of(c10::ScalarType t) {
+  return t == c10::ScalarType::Float    ? zfp_type_float
+         : t == c10::ScalarType::Double ? zfp_type_double
+                                        : zfp_type_none;
+}
+
+// Largest magnitude, and whether zfp can take the values, in one pass: not NaN or infinity,
+// which zfp cannot encode, and for lossy modes not within a few binades of the type's largest
+// value, where zfp's rounding can overflow to infinity (reversible mode is exact everywhere).
+template <typename T>
+bool scan(const T* p, size_t n, bool lossy, double* maxabs) {
+  T m = 0;
+  int bad = 0;
+  const T big = std::numeric_limits<T>::max();
+  for (size_t i = 0; i < n; ++i) {
+    T a = std::fabs(p[i]);
+    bad |= !(a <= big);
+    m = std::max(m, a);
+  }
+  *maxabs = static_cast<double>(m);
+  const T limit = lossy ? std::ldexp(big, -8) : big;
+  return !bad && m <= limit;
+}
+
+template <typename T>
+void add_error(const T* x, const T* y, size_t n, double maxabs, LinkCounters& c) {
+  double e2 = 0, r2 = 0, emax = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double xi = static_cast<double>(x[i]);
+    const double d = static_cast<double>(y[i]) - xi;
+    e2 += d * d;
+    r2 += xi * xi;
+    emax = std::max(emax, std::fabs(d));
+  }
+  c.lossy_tensors += 1;
+  c.error_max_rel = std::max(c.error_max_rel, maxabs > 0 ? emax / maxabs : (emax > 0 ? 1.0 : 0));
+  c.error_max_rel_l2 =
+      std::max(c.error_max_rel_l2, r2 > 0 ? std::sqrt(e2 / r2) : (e2 > 0 ? 1.0 : 0));
+  c.error_sq += e2;
+  c.ref_sq += r2;
+}
+
+// lz4 takes int sizes.
+bool lz4_fits(size_t n) { return n <= static_cast<size_t>(LZ4_MAX_INPUT_SIZE); }
+
+// lz4-compresses n bytes into dst if the result is smaller than `capacity`; 0 if it is not.
+size_t lz4_into(const char* src, size_t n, char* dst, size_t capacity) {
+  if (n == 0 || !lz4_fits(n) || capacity == 0) return 0;
+  int cap = static_cast<int>(std::min(capacity, n) - 1);
+  if (cap <= 0) return 0;
+  int r = LZ4_compress_default(src, dst, static_cast<int>(n), cap);
+  return r > 0 ? static_cast<size_t>(r) : 0;
+}
+
+void fill_header(Header& h, const CodecSpec& codec, uint64_t seq, uint32_t flags, uint32_t count) {
+  h = Header{};
+  h.magic = kMagic;
+  h.version = kFrameVersion;
+  h.codec = static_cast<uint8_t>(codec.kind);
+  h.codec_lz4 = codec.lz4 ? 1 : 0;
+  h.codec_param = codec.param;
+  h.flags = flags;
+  h.num_tensors = count;
+  h.seq = seq;
+}
+
 }  // namespace
 
 int64_t TensorMeta::bytes() const {
@@ -98,78 +319,269 @@ size_t frame_bound(const std::vector<TensorMeta>& metas) {
   return n;
 }
 
-void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
-                  std::vector<char>& out) {
-  EP_CHECK(tensors.size() <= kMaxTensors, "too many tensors for one frame: ", tensors.size());
-  std::vector<TensorMeta> metas = metas_of(tensors);
-  const size_t head = descriptors_size(metas);
-  out.resize(frame_bound(metas));
-  std::memset(out.data(), 0, head);
-  char* p = out.data() + sizeof(Header);
-  for (const auto& m : metas) {
-    EP_CHECK(known_dtype(static_cast<uint8_t>(m.dtype)) && m.shape.size() <= kMaxDims,
-             "cannot send a tensor of dtype ", c10::toString(m.dtype), " with ", m.shape.size(),
-             " dimensions");
-    TensorDesc d{};
-    d.dtype = static_cast<uint8_t>(m.dtype);
-    d.ndim = static_cast<uint8_t>(m.shape.size());
-    d.raw_bytes = d.encoded_bytes = static_cast<uint64_t>(m.bytes());
-    std::memcpy(p, &d, sizeof d);
-    p += sizeof d;
-    std::memcpy(p, m.shape.data(), m.shape.size() * sizeof(int64_t));
-    p += m.shape.size() * sizeof(int64_t);
+ZfpField zfp_field_of(const std::vector<int64_t>& shape, int max_dims) {
+  EP_CHECK(max_dims >= 1 && max_dims <= 3, "a zfp field has 1 to 3 dimensions, not ", max_dims);
+  std::vector<uint64_t> d;  // slowest first
+  for (int64_t s : shape)
+    if (s != 1) d.push_back(static_cast<uint64_t>(s));
+  if (d.empty()) d.push_back(1);
+  // A zfp block spans 4 values along every axis: an axis shorter than that would be mostly
+  // padding, so merge it into its slower neighbour (or the faster one if it is the slowest).
+  for (size_t i = d.size(); i-- > 0 && d.size() > 1;) {
+    if (d[i] >= 4) continue;
+    if (i > 0) {
+      d[i - 1] *= d[i];
+      d.erase(d.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      d[1] *= d[0];
+      d.erase(d.begin());
+    }
   }
-  size_t offset = head;
+  while (d.size() > static_cast<size_t>(max_dims)) {
+    d[1] *= d[0];
+    d.erase(d.begin());
+  }
+  // Partial blocks are padded: a 14x14 map is 16x16 to zfp, which costs a fixed-rate stream 31%
+  // more bits. When the map as one axis (196 = 49 blocks) pads much less, use that.
+  auto padded = [](const std::vector<uint64_t>& v) {
+    double r = 1;
+    for (uint64_t n : v) r *= static_cast<double>((n + 3) / 4 * 4) / static_cast<double>(n);
+    return r;
+  };
+  if (d.size() == 3) {
+    std::vector<uint64_t> flat{d[0], d[1] * d[2]};
+    if (padded(d) > 1.1 * padded(flat)) d = flat;
+  }
+  ZfpField f;
+  f.dims = static_cast<int>(d.size());
+  for (int k = 0; k < f.dims; ++k) f.n[k] = d[d.size() - 1 - static_cast<size_t>(k)];
+  return f;
+}
+
+// ---- encoder ------------------------------------------------------------------------------
+
+struct FrameEncoder::Impl {
+  CodecSpec codec;
+  bool measure_error = true;
+  int zfp_max_dims = 0;
+  LinkCounters counters;
+  Zfp zfp;
+  at::Tensor check;  // the encoder's own decode of a lossy tensor, to measure its error
+  std::vector<at::Tensor> contiguous;
+
+  // Encodes tensor t into dst (room for its raw bytes) and fills d; returns the bytes written.
+  size_t encode_tensor(const at::Tensor& t, char* dst, TensorDesc& d);
+};
+
+size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorDesc& d) {
+  const size_t raw = t.nbytes();
+  const char* src = static_cast<const char*>(t.data_ptr());
+  d.method = static_cast<uint8_t>(TensorMethod::raw);
+  const zfp_type type = zfp_type_of(t.scalar_type());
+  double maxabs = 0;
+  bool use_zfp = codec.is_zfp() && type != zfp_type_none && raw > 0 &&
+                 (type == zfp_type_float
+                      ? scan(static_cast<const float*>(t.data_ptr()), t.numel(), codec.lossy(),
+                             &maxabs)
+                      : scan(static_cast<const double*>(t.data_ptr()), t.numel(), codec.lossy(),
+                             &maxabs));
+  if (use_zfp) {
+    const ZfpMode mode = zfp_mode_of(codec.kind);
+    double param = codec.param;
+    if (codec.kind == CodecKind::zfp_relacc) param = codec.param * maxabs;
+    if (mode == ZfpMode::reversible) param = 0;
+    // Measured (docs/codecs.md): for a given error bound, zfp's accuracy mode compresses 2-D
+    // fields further than 3-D ones (it keeps more bit planes in 3-D to guarantee the bound);
+    // at a given rate, 3-D fields have the smaller error.
+    const int dims = zfp_max_dims > 0 ? zfp_max_dims : mode == ZfpMode::accuracy ? 2 : 3;
+    const ZfpField f = zfp_field_of(t.sizes().vec(), dims);
+    const size_t bound = zfp.configure(type, f, mode, param, const_cast<char*>(src));
+    zfp.reserve(bound);
+    const size_t zbytes = zfp.compress();
+    EP_CHECK(zbytes <= bound, "internal: zfp wrote ", zbytes, " bytes, more than its bound ",
+             bound);
+    size_t n = 0;
+    if (codec.lz4 && (n = lz4_into(zfp.scratch(), zbytes, dst, std::min(zbytes, raw))) > 0) {
+      d.method = static_cast<uint8_t>(TensorMethod::zfp_lz4);
+    } else if (zbytes < raw) {
+      std::memcpy(dst, zfp.scratch(), zbytes);
+      n = zbytes;
+      d.method = static_cast<uint8_t>(TensorMethod::zfp);
+    }
+    if (n > 0) {
+      d.zfp_mode = static_cast<uint8_t>(mode);
+      d.zfp_param = param;
+      d.zfp_dims = static_cast<uint8_t>(f.dims);
+      for (int k = 0; k < 3; ++k) d.zfp_n[k] = k < f.dims ? f.n[k] : 0;
+      d.zfp_bytes = zbytes;
+      if (codec.lossy() && measure_error) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (!check.defined() || check.scalar_type() != t.scalar_type() ||
+            check.numel() < t.numel())
+          check = at::empty({t.numel()}, t.options());
+        EP_CHECK(zfp.decompress(check.data_ptr()) > 0, "zfp failed to decode its own stream");
+        if (type == zfp_type_float)
+          add_error(static_cast<const float*>(t.data_ptr()), check.data_ptr<float>(),
+                    t.numel(), maxabs, counters);
+        else
+          add_error(static_cast<const double*>(t.data_ptr()), check.data_ptr<double>(),
+                    t.numel(), maxabs, counters);
+        counters.time_error += seconds_since(t0);
+      }
+      return n;
+    }
+    // zfp did not shrink it: sent raw, which is exact.
+  } else if (codec.kind != CodecKind::raw) {
+    // lz4, or a zfp codec on a tensor zfp cannot take (not float or double, NaN or infinity).
+    size_t n = lz4_into(src, raw, dst, raw);
+    if (n > 0) {
+      d.method = static_cast<uint8_t>(TensorMethod::lz4);
+      return n;
+    }
+  }
+  std::memcpy(dst, src, raw);
+  return raw;
+}
+
+FrameEncoder::FrameEncoder(const CodecSpec& codec, bool measure_error, int zfp_max_dims)
+    : impl_(std::make_unique<Impl>()) {
+  EP_CHECK(zfp_max_dims >= 0 && zfp_max_dims <= 3, "zfp fields have 1 to 3 dimensions, not ",
+           zfp_max_dims);
+  impl_->codec = codec;
+  impl_->measure_error = measure_error;
+  impl_->zfp_max_dims = zfp_max_dims;
+  std::snprintf(impl_->counters.codec, sizeof impl_->counters.codec, "%s", codec.name().c_str());
+}
+FrameEncoder::~FrameEncoder() = default;
+FrameEncoder::FrameEncoder(FrameEncoder&&) noexcept = default;
+FrameEncoder& FrameEncoder::operator=(FrameEncoder&&) noexcept = default;
+const CodecSpec& FrameEncoder::codec() const { return impl_->codec; }
+const LinkCounters& FrameEncoder::counters() const { return impl_->counters; }
+
+void FrameEncoder::encode(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
+                          std::vector<char>& out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const double error_before = impl_->counters.time_error;
+  EP_CHECK(tensors.size() <= kMaxTensors, "too many tensors for one frame: ", tensors.size());
+  auto& ts = impl_->contiguous;
+  ts.clear();
+  size_t head = sizeof(Header), bound = 0;
   for (const auto& t : tensors) {
-    at::Tensor c = t.is_contiguous() ? t : t.contiguous();
-    const size_t n = c.nbytes();
-    std::memcpy(out.data() + offset, c.data_ptr(), n);
+    EP_CHECK(known_dtype(static_cast<uint8_t>(t.scalar_type())) && t.dim() <= int(kMaxDims),
+             "cannot send a tensor of dtype ", c10::toString(t.scalar_type()), " with ", t.dim(),
+             " dimensions");
+    ts.push_back(t.is_contiguous() ? t : t.contiguous());
+    head += sizeof(TensorDesc) + static_cast<size_t>(t.dim()) * sizeof(int64_t);
+    bound += align_up(t.nbytes());
+  }
+  head = align_up(head);
+  out.resize(head + bound);
+  std::memset(out.data(), 0, head);
+  size_t pos = sizeof(Header), offset = head;
+  uint64_t bytes_raw = 0, bytes_encoded = 0;
+  for (const auto& t : ts) {
+    TensorDesc d{};
+    d.dtype = static_cast<uint8_t>(t.scalar_type());
+    d.ndim = static_cast<uint8_t>(t.dim());
+    d.raw_bytes = t.nbytes();
+    const size_t n = impl_->encode_tensor(t, out.data() + offset, d);
+    d.encoded_bytes = n;
+    std::memcpy(out.data() + pos, &d, sizeof d);
+    pos += sizeof d;
+    if (t.dim() > 0)
+      std::memcpy(out.data() + pos, t.sizes().data(), t.sizes().size() * sizeof(int64_t));
+    pos += t.sizes().size() * sizeof(int64_t);
     std::memset(out.data() + offset + n, 0, align_up(n) - n);
     offset += align_up(n);
+    bytes_raw += d.raw_bytes;
+    bytes_encoded += n;
   }
+  ts.clear();
   out.resize(offset);
-  Header h{};
-  h.magic = kMagic;
-  h.version = kVersion;
-  h.codec = static_cast<uint8_t>(Codec::raw);
-  h.flags = flags;
-  h.num_tensors = static_cast<uint32_t>(tensors.size());
-  h.seq = seq;
+  Header h;
+  fill_header(h, impl_->codec, seq, flags, static_cast<uint32_t>(tensors.size()));
   h.payload_bytes = offset - head;
   h.payload_crc32 = crc32_of(out.data() + head, offset - head);
   std::memcpy(out.data(), &h, sizeof h);
+
+  auto& c = impl_->counters;
+  if (!tensors.empty()) {
+    c.frames += 1;
+    c.bytes_raw += static_cast<double>(bytes_raw);
+    c.bytes_encoded += static_cast<double>(bytes_encoded);
+    c.bytes_frames += static_cast<double>(out.size());
+    c.time_encode += seconds_since(t0) - (c.time_error - error_before);
+  }
 }
 
-Frame decode_frame(const char* data, size_t size) {
+void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
+                  std::vector<char>& out) {
+  FrameEncoder(CodecSpec{}, false).encode(seq, flags, tensors, out);
+}
+
+// ---- decoder ------------------------------------------------------------------------------
+
+struct FrameDecoder::Impl {
+  uint64_t max_bytes = 0;
+  Zfp zfp;
+  std::vector<at::Tensor> pool;  // decoded compressed tensors, by position in the frame
+  std::vector<TensorMeta> metas;
+  std::vector<TensorDesc> descs;
+
+  at::Tensor buffer(size_t i, const TensorMeta& m) {
+    if (pool.size() <= i) pool.resize(i + 1);
+    const int64_t numel = m.bytes() / static_cast<int64_t>(c10::elementSize(m.dtype));
+    at::Tensor& b = pool[i];
+    if (!b.defined() || b.scalar_type() != m.dtype || b.numel() < numel)
+      b = at::empty({numel}, at::TensorOptions().dtype(m.dtype));
+    return b.narrow(0, 0, numel).view(m.shape);
+  }
+};
+
+FrameDecoder::FrameDecoder(uint64_t max_bytes) : impl_(std::make_unique<Impl>()) {
+  impl_->max_bytes = max_bytes;
+}
+FrameDecoder::~FrameDecoder() = default;
+FrameDecoder::FrameDecoder(FrameDecoder&&) noexcept = default;
+FrameDecoder& FrameDecoder::operator=(FrameDecoder&&) noexcept = default;
+
+Frame FrameDecoder::decode(const char* data, size_t size) {
   EP_CHECK(size >= sizeof(Header), "frame truncated: ", size, " bytes, shorter than its header (",
            sizeof(Header), " bytes)");
   Header h;
   std::memcpy(&h, data, sizeof h);
   EP_CHECK(h.magic == kMagic, "not an edgepipe frame: bad magic 0x", std::hex, h.magic);
-  EP_CHECK(h.version == kVersion, "frame format version ", h.version, " is not supported (this ",
-           "edgepipe reads version ", kVersion, ")");
-  EP_CHECK(h.codec == static_cast<uint8_t>(Codec::raw), "frame uses unknown codec ",
-           int(h.codec));
+  EP_CHECK(h.version == kFrameVersion, "frame format version ", h.version,
+           " is not supported (this edgepipe reads version ", kFrameVersion, ")");
+  EP_CHECK(h.codec <= static_cast<uint8_t>(CodecKind::zfp_relacc) && h.codec_lz4 <= 1 &&
+               std::isfinite(h.codec_param),
+           "frame names an unknown codec (", int(h.codec), ", lz4 flag ", int(h.codec_lz4), ")");
   EP_CHECK(h.num_tensors <= kMaxTensors, "frame claims ", h.num_tensors, " tensors (at most ",
            kMaxTensors, ")");
   Frame f;
   f.seq = h.seq;
   f.flags = h.flags;
-  std::vector<TensorMeta> metas;
-  std::vector<uint64_t> encoded;
+  f.codec.kind = static_cast<CodecKind>(h.codec);
+  f.codec.lz4 = h.codec_lz4 != 0;
+  f.codec.param = h.codec_param;
+  auto& metas = impl_->metas;
+  auto& descs = impl_->descs;
+  metas.resize(h.num_tensors);
+  descs.resize(h.num_tensors);
+  uint64_t total = 0, payload = 0;
   size_t pos = sizeof(Header);
   for (uint32_t i = 0; i < h.num_tensors; ++i) {
-    EP_CHECK(pos + sizeof(TensorDesc) <= size, "frame truncated in the descriptor of tensor ", i);
-    TensorDesc d;
+    EP_CHECK(sizeof(TensorDesc) <= size - pos, "frame truncated in the descriptor of tensor ", i);
+    TensorDesc& d = descs[i];
     std::memcpy(&d, data + pos, sizeof d);
     pos += sizeof d;
     EP_CHECK(known_dtype(d.dtype), "frame tensor ", i, " has unknown dtype ", int(d.dtype));
     EP_CHECK(d.ndim <= kMaxDims, "frame tensor ", i, " has ", int(d.ndim), " dimensions");
-    EP_CHECK(pos + d.ndim * sizeof(int64_t) <= size, "frame truncated in the shape of tensor ", i);
-    TensorMeta m;
+    EP_CHECK(d.ndim * sizeof(int64_t) <= size - pos, "frame truncated in the shape of tensor ", i);
+    TensorMeta& m = metas[i];
     m.dtype = static_cast<c10::ScalarType>(d.dtype);
     m.shape.resize(d.ndim);
-    std::memcpy(m.shape.data(), data + pos, d.ndim * sizeof(int64_t));
+    if (d.ndim > 0) std::memcpy(m.shape.data(), data + pos, d.ndim * sizeof(int64_t));
     pos += d.ndim * sizeof(int64_t);
     uint64_t count = c10::elementSize(m.dtype);
     for (int64_t dim : m.shape) {
@@ -177,26 +589,138 @@ Frame decode_frame(const char* data, size_t size) {
                "frame tensor ", i, " has a bad dimension ", dim);
       count *= static_cast<uint64_t>(dim);
     }
-    EP_CHECK(count == d.raw_bytes && d.encoded_bytes == d.raw_bytes, "frame tensor ", i,
-             ": its shape makes ", count, " bytes but it claims ", d.raw_bytes, " raw and ",
-             d.encoded_bytes, " encoded");
-    metas.push_back(std::move(m));
-    encoded.push_back(d.encoded_bytes);
+    EP_CHECK(count == d.raw_bytes, "frame tensor ", i, ": its shape makes ", count,
+             " bytes but it claims ", d.raw_bytes);
+    total += count;
+    EP_CHECK(total <= impl_->max_bytes, "frame tensors add up to more than the ",
+             impl_->max_bytes, " bytes this rank accepts (tensor ", i, " has shape ",
+             c10::IntArrayRef(m.shape), ")");
+    const auto method = static_cast<TensorMethod>(d.method);
+    switch (method) {
+      case TensorMethod::raw:
+        EP_CHECK(d.encoded_bytes == d.raw_bytes, "frame tensor ", i, " is raw but claims ",
+                 d.encoded_bytes, " encoded bytes for ", d.raw_bytes, " raw");
+        break;
+      case TensorMethod::lz4:
+        EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes && lz4_fits(d.raw_bytes),
+                 "frame tensor ", i, ": lz4 claims ", d.encoded_bytes, " bytes for ",
+                 d.raw_bytes, " raw");
+        break;
+      case TensorMethod::zfp:
+      case TensorMethod::zfp_lz4: {
+        const auto mode = static_cast<ZfpMode>(d.zfp_mode);
+        EP_CHECK(zfp_type_of(m.dtype) != zfp_type_none, "frame tensor ", i, " of dtype ",
+                 c10::toString(m.dtype), " claims to be zfp-encoded");
+        EP_CHECK(zfp_param_ok(mode, d.zfp_param), "frame tensor ", i, " has a bad zfp mode ",
+                 int(d.zfp_mode), " or parameter ", d.zfp_param);
+        EP_CHECK(d.zfp_dims >= 1 && d.zfp_dims <= 3, "frame tensor ", i, " has a zfp field of ",
+                 int(d.zfp_dims), " dimensions");
+        uint64_t n = 1;
+        for (int k = 0; k < 3; ++k) {
+          const uint64_t nk = d.zfp_n[k];
+          EP_CHECK(k < d.zfp_dims ? nk >= 1 && nk <= (uint64_t(1) << 48) : nk == 0,
+                   "frame tensor ", i, " has a bad zfp field dimension ", nk);
+          if (k < d.zfp_dims) n = n <= (uint64_t(1) << 48) / nk ? n * nk : ~uint64_t(0);
+        }
+        EP_CHECK(n == count / c10::elementSize(m.dtype), "frame tensor ", i,
+                 ": its zfp field does not match its shape");
+        EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes &&
+                     (method == TensorMethod::zfp ? d.zfp_bytes == d.encoded_bytes
+                                                  : d.encoded_bytes < d.zfp_bytes &&
+                                                        lz4_fits(d.zfp_bytes)),
+                 "frame tensor ", i, ": inconsistent zfp byte counts (", d.encoded_bytes,
+                 " encoded, ", d.zfp_bytes, " zfp, ", d.raw_bytes, " raw)");
+        break;
+      }
+      default:
+        EP_FAIL("frame tensor ", i, " has unknown encoding ", int(d.method));
+    }
+    EP_CHECK(d.encoded_bytes <= size, "frame truncated in the payload of tensor ", i);
+    payload += align_up(d.encoded_bytes);
   }
   const size_t head = align_up(pos);
-  EP_CHECK(head <= size && size - head == h.payload_bytes, "frame truncated or padded: ",
-           size, " bytes, but its header and descriptors say ", head + h.payload_bytes);
-  EP_CHECK(crc32_of(data + head, h.payload_bytes) == h.payload_crc32,
-           "frame ", h.seq, " failed its checksum (corrupted in transit)");
+  EP_CHECK(head <= size && size - head == h.payload_bytes, "frame truncated or padded: ", size,
+           " bytes, but its header and descriptors say ", head + h.payload_bytes);
+  EP_CHECK(payload == h.payload_bytes, "frame's tensors take ", payload,
+           " bytes but its payload has ", h.payload_bytes);
+  EP_CHECK(crc32_of(data + head, h.payload_bytes) == h.payload_crc32, "frame ", h.seq,
+           " failed its checksum (corrupted in transit)");
   size_t offset = head;
-  for (size_t i = 0; i < metas.size(); ++i) {
-    EP_CHECK(offset + encoded[i] <= size, "frame truncated in the payload of tensor ", i);
-    // from_blob does not copy: the tensors view the caller's buffer.
-    f.tensors.push_back(at::from_blob(const_cast<char*>(data + offset), metas[i].shape,
-                                      at::TensorOptions().dtype(metas[i].dtype)));
-    offset += align_up(encoded[i]);
+  for (uint32_t i = 0; i < h.num_tensors; ++i) {
+    const TensorDesc& d = descs[i];
+    const TensorMeta& m = metas[i];
+    EP_CHECK(d.encoded_bytes <= size - offset, "frame truncated in the payload of tensor ", i);
+    const char* src = data + offset;
+    const auto method = static_cast<TensorMethod>(d.method);
+    if (method == TensorMethod::raw) {
+      // from_blob does not copy: the tensor views the caller's buffer.
+      f.tensors.push_back(at::from_blob(const_cast<char*>(src), m.shape,
+                                        at::TensorOptions().dtype(m.dtype)));
+    } else if (method == TensorMethod::lz4) {
+      at::Tensor t = impl_->buffer(i, m);
+      int r = LZ4_decompress_safe(src, static_cast<char*>(t.data_ptr()),
+                                  static_cast<int>(d.encoded_bytes), static_cast<int>(d.raw_bytes));
+      EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.raw_bytes, "frame tensor ", i,
+               ": its lz4 data is corrupt");
+      f.tensors.push_back(t);
+    } else {
+      at::Tensor t = impl_->buffer(i, m);
+      ZfpField field;
+      field.dims = d.zfp_dims;
+      for (int k = 0; k < 3; ++k) field.n[k] = d.zfp_n[k] ? d.zfp_n[k] : 1;
+      Zfp& z = impl_->zfp;
+      const size_t bound = z.configure(zfp_type_of(m.dtype), field,
+                                       static_cast<ZfpMode>(d.zfp_mode), d.zfp_param, nullptr);
+      EP_CHECK(d.zfp_bytes <= bound, "frame tensor ", i, ": its zfp stream has ", d.zfp_bytes,
+               " bytes, more than its field and mode allow (", bound, ")");
+      z.reserve(bound);
+      if (method == TensorMethod::zfp) {
+        std::memcpy(z.scratch(), src, d.zfp_bytes);
+      } else {
+        int r = LZ4_decompress_safe(src, z.scratch(), static_cast<int>(d.encoded_bytes),
+                                    static_cast<int>(d.zfp_bytes));
+        EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.zfp_bytes, "frame tensor ", i,
+                 ": its lz4 data (over zfp) is corrupt");
+      }
+      // The bit stream may read on past the stream's end into the scratch buffer (never past
+      // it: see Zfp::configure); a stream that did is corrupt.
+      const size_t used = z.decompress(t.data_ptr());
+      EP_CHECK(used > 0 && used <= (d.zfp_bytes + 7) / 8 * 8, "frame tensor ", i,
+               ": its zfp stream is corrupt");
+      f.tensors.push_back(t);
+    }
+    f.methods.push_back(method);
+    f.bytes_raw += d.raw_bytes;
+    f.bytes_encoded += d.encoded_bytes;
+    offset += align_up(d.encoded_bytes);
   }
   return f;
+}
+
+Frame decode_frame(const char* data, size_t size) { return FrameDecoder().decode(data, size); }
+
+// ---- report -------------------------------------------------------------------------------
+
+std::string describe_links(const std::vector<LinkCounters>& links) {
+  std::ostringstream s;
+  s << "  link  ranks   codec                 frames    MB raw   MB sent   ratio  encode ms  "
+       "decode ms  max rel err  rel L2 err\n";
+  for (size_t i = 0; i < links.size(); ++i) {
+    const auto& c = links[i];
+    const double fr = std::max(c.frames, 1.0);
+    char err[64] = "           -           -";
+    if (c.lossy_tensors > 0)
+      std::snprintf(err, sizeof err, "  %11.3g  %10.3g", c.error_max_rel,
+                    c.ref_sq > 0 ? std::sqrt(c.error_sq / c.ref_sq) : 0.0);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "  %4zu  %2zu -> %-2zu %-20s %7.0f  %8.2f  %8.2f  %5.2fx  %9.3f  %9.3f%s\n",
+                  i + 1, i, (i + 1) % links.size(), c.codec, c.frames, c.bytes_raw / 1e6,
+                  c.bytes_encoded / 1e6, c.bytes_raw / std::max(c.bytes_encoded, 1.0),
+                  1e3 * c.time_encode / fr, 1e3 * c.time_decode / fr, err);
+    s << line;
+  }
+  return s.str();
 }
 
 }  // namespace edgepipe

@@ -1,6 +1,7 @@
 #include "edgepipe/config.h"
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -64,13 +65,22 @@ po::options_description run_options(bool pipeline) {
     ("optimize", po::value<bool>()->default_value(true), "run optimize_for_inference on the "
                                                         "model or each stage (true/false)")
     ("overwrite", po::bool_switch(), "replace an existing output file")
+    ("resume", po::bool_switch(), "continue the OUTPUT.partial left by a run that stopped")
+    ("checkpoint", po::value<double>()->default_value(10), "seconds between progress marks "
+                                                          "in the outputs file")
+    ("strict", po::bool_switch(), "refuse inputs that contain NaN or Inf (default: warn)")
     ("quiet", po::bool_switch(), "print nothing but errors")
     ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
   if (pipeline) {
     o.add_options()
       ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)")
       ("calibrate", po::value<int>()->default_value(3), "rounds of timing the stages as they "
-                                                       "will run, to balance them (0 = off)");
+                                                       "will run, to balance them (0 = off)")
+      ("codec", po::value<std::string>()->default_value("raw"), "codec of every link, or per "
+                 "link as 1=zfp-rate:8,2=lz4 (link i carries data into rank i; the last link, "
+                 "number K for K ranks, back to rank 0): raw, lz4, zfp-reversible, zfp-rate:R, "
+                 "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, each zfp mode +lz4; see "
+                 "docs/codecs.md");
   } else {
     o.add_options()
       ("warmup", po::value<int>()->default_value(3), "untimed batches before timing");
@@ -127,6 +137,11 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   EP_CHECK(c.timeout_s > 0, "--timeout must be positive, got ", c.timeout_s);
   c.optimize = vm["optimize"].as<bool>();
   c.overwrite = vm["overwrite"].as<bool>();
+  c.resume = vm["resume"].as<bool>();
+  EP_CHECK(!(c.overwrite && c.resume), "--overwrite and --resume contradict each other");
+  c.checkpoint_s = vm["checkpoint"].as<double>();
+  EP_CHECK(c.checkpoint_s > 0, "--checkpoint must be positive, got ", c.checkpoint_s);
+  c.strict = vm["strict"].as<bool>();
   c.quiet = vm["quiet"].as<bool>();
   c.seed = vm["seed"].as<uint64_t>();
   if (pipeline) {
@@ -134,6 +149,7 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
     EP_CHECK(c.inflight >= 0, "--inflight must be 0 (auto) or positive, got ", c.inflight);
     c.calibrate = vm["calibrate"].as<int>();
     EP_CHECK(c.calibrate >= 0, "--calibrate must not be negative, got ", c.calibrate);
+    c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
   } else {
     c.warmup = vm["warmup"].as<int>();
     EP_CHECK(c.warmup >= 0, "--warmup must not be negative, got ", c.warmup);
@@ -141,10 +157,42 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   return c;
 }
 
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The option whose name is closest to `name` (a typo, or a longer or shorter form), or "".
+std::string nearest_option(const po::options_description& o, const std::string& name) {
+  std::string best;
+  size_t best_d = std::max<size_t>(3, name.size() / 3) + 1;
+  for (const auto& opt : o.options()) {
+    const std::string& candidate = opt->long_name();
+    size_t d = edit_distance(name, candidate);
+    if (candidate.rfind(name, 0) == 0 || name.rfind(candidate, 0) == 0) d = std::min<size_t>(d, 2);
+    if (d < best_d) {
+      best_d = d;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
 // Parses flags, then the config file: po::store keeps the first value stored, so flags win.
 po::variables_map parse(const std::vector<std::string>& args, const po::options_description& o,
                         const po::positional_options_description* positional) {
   po::variables_map vm;
+  std::string where;  // "config file X: " while the config file is parsed
   try {
     po::command_line_parser parser(args);
     parser.options(o);
@@ -154,11 +202,19 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
       std::string path = vm["config"].as<std::string>();
       std::ifstream file(path);
       EP_CHECK(file, "cannot open config file '", path, "'");
+      where = "config file " + path + ": ";
       po::store(po::parse_config_file(file, o), vm);
+      where.clear();
     }
     po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    std::string name = e.get_option_name();
+    while (!name.empty() && name[0] == '-') name.erase(0, 1);
+    std::string best = nearest_option(o, name);
+    EP_FAIL(where, e.what(), best.empty() ? "" : "; did you mean " + best + "?",
+            " (edgepipe COMMAND --help lists the options)");
   } catch (const po::error& e) {
-    EP_FAIL(e.what(), " (edgepipe COMMAND --help lists the options)");
+    EP_FAIL(where, e.what(), " (edgepipe COMMAND --help lists the options)");
   }
   return vm;
 }

@@ -1,6 +1,7 @@
 #include "edgepipe/dispatcher.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "edgepipe/metrics.h"
 #include "edgepipe/plan.h"
 #include "edgepipe/profile.h"
+#include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
 #include "edgepipe/worker.h"
 
@@ -34,6 +36,7 @@ struct RunPlan {
   std::vector<int64_t> stage_out_bytes;
   std::vector<StageSetup> setups;    // one per worker rank, in rank order
   uint64_t max_out_bytes = 0;        // largest frame rank 0 receives
+  uint64_t max_out_tensor_bytes = 0; // the most tensor bytes such a frame decodes to
 };
 
 std::vector<size_t> node_bounds(const ModelGraph& mg, const std::vector<size_t>& block_bounds) {
@@ -75,6 +78,7 @@ std::vector<size_t> calibrate(const ModelGraph& mg, const ModelProfile& prof, si
 RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages,
                   const RunConfig& cfg, const at::Tensor& input) {
   RunPlan p;
+  cfg.codecs.check_links(num_stages + 1);
   p.block_bounds = cfg.calibrate > 0 && num_stages > 1
                        ? calibrate(mg, prof, num_stages, input, cfg.optimize, cfg.calibrate,
                                    &p.measured_ms)
@@ -94,11 +98,16 @@ RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages
     setup.next = s + 1 == num_stages ? 0 : s + 2;
     setup.inputs = prof.cut_metas[b0];
     setup.max_in_bytes = frame_bound(prof.cut_metas[b0]);
+    // Links are numbered by the rank they carry into (codec_spec.h): stage s sends on link
+    // s + 2, into rank s + 2, or for the last stage back to rank 0.
+    setup.out_codec = cfg.codecs.for_link(s + 2);
     torch::jit::Module module = build_stage_module(mg, begin, end);
     setup.module_bytes = save_module_bytes(module);
     p.setups.push_back(std::move(setup));
   }
   p.max_out_bytes = frame_bound(prof.cut_metas.back());
+  for (const auto& m : prof.cut_metas.back())
+    p.max_out_tensor_bytes += static_cast<uint64_t>(m.bytes());
   return p;
 }
 
@@ -135,19 +144,39 @@ void check_model_inputs(const ModelGraph& mg) {
 }
 
 struct Results {
-  int64_t images = 0;
-  double seconds = 0;          // first input sent to last output written
-  double steady_per_s = 0;     // images/s after the pipeline has filled
+  int64_t images = 0;       // rows computed by this run (a resumed run starts part-way)
+  double seconds = 0;       // first input sent to last output written
+  double steady_per_s = 0;  // images/s after the pipeline has filled
+  int stopped_by = 0;       // the signal that stopped the run early, or 0
+  int64_t nonfinite_rows = 0;
   std::vector<StageCounters> counters;
+  LinkCounters link_first;      // link 1 (rank 0 -> rank 1), as rank 0 encoded it
+  double time_decode_last = 0;  // rank 0 decoding the last link
 };
 
+// A stage rank that was asked to stop tells rank 0 with a kTagSignal message.
+int poll_worker_signals(Channel& ch, int num_stages) {
+  for (int rank = 1; rank <= num_stages; ++rank) {
+    size_t n = 0;
+    if (ch.probe(rank, kTagSignal, &n)) {
+      std::string sig = recv_bytes(ch, rank, kTagSignal, 10, "a signal notice");
+      return sig.size() == sizeof(int) ? *reinterpret_cast<const int*>(sig.data()) : 15;
+    }
+  }
+  return 0;
+}
+
 Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const InputSource& in,
-               OutputSink& sink) {
+               OutputSink& sink, const Log& log) {
   const int num_stages = static_cast<int>(plan.setups.size());
   const int last = num_stages;  // rank of the last stage
-  const int64_t nb = in.num_batches(cfg.batch);
+  const int64_t start = sink.rows_done(), total = in.count();
+  const int64_t nb = (total - start + cfg.batch - 1) / cfg.batch;
+  auto first_row = [&](int64_t b) { return start + b * cfg.batch; };
   const int64_t inflight = cfg.inflight > 0 ? cfg.inflight : 2 * num_stages;
   std::vector<char> send_buf[2], recv_buf(plan.max_out_bytes);
+  FrameEncoder encoder(cfg.codecs.for_link(1));
+  FrameDecoder decoder(plan.max_out_tensor_bytes);
   Channel::Handle send[2];
   bool sending[2] = {false, false};
   auto post_recv = [&] { return ch.irecv(last, kTagData, recv_buf.data(), recv_buf.size()); };
@@ -156,16 +185,36 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
   Results r;
   std::vector<double> arrival(nb);
   const double t0 = now_seconds();
-  double last_progress = t0;
+  double last_progress = t0, last_checkpoint = t0, last_signal_poll = t0, drain_deadline = 0;
   int64_t sent = 0, done = 0;
   int s = 0;
   auto pause = std::chrono::microseconds(10);
-  while (done < nb) {
+  while (done < sent || (sent < nb && r.stopped_by == 0)) {
     bool progressed = false;
+    double now = now_seconds();
+    if (r.stopped_by == 0 && now - last_signal_poll > 0.01) {
+      last_signal_poll = now;
+      r.stopped_by = stop_signal() ? stop_signal() : poll_worker_signals(ch, num_stages);
+      if (r.stopped_by) {
+        sink.checkpoint();  // what is written is safe before anything else is tried
+        drain_deadline = now + std::min(cfg.timeout_s, 20.0);
+        log.info(std::string(signal_name(r.stopped_by)) + ": no more inputs; waiting for the " +
+                 std::to_string(sent - done) + " batches in flight");
+      }
+    }
     if (sending[s] && ch.test(send[s])) sending[s] = false;
-    if (sent < nb && sent - done < inflight && !sending[s]) {
-      at::Tensor x = in.batch(sent, cfg.batch);
-      encode_frame(static_cast<uint64_t>(sent), 0, {x}, send_buf[s]);
+    if (r.stopped_by == 0 && sent < nb && sent - done < inflight && !sending[s]) {
+      at::Tensor x = in.rows(first_row(sent), std::min(cfg.batch, total - first_row(sent)));
+      if (!at::isfinite(x).all().item<bool>()) {
+        at::Tensor bad = at::logical_not(at::isfinite(x).flatten(1).all(1)).nonzero();
+        int64_t row = first_row(sent) + bad[0][0].item<int64_t>();
+        EP_CHECK(!cfg.strict, "input row ", row, " contains NaN or Inf (--strict refuses them)");
+        if (r.nonfinite_rows == 0)
+          log.warn("input row " + std::to_string(row) + " contains NaN or Inf; its outputs will "
+                   "too (--strict refuses such inputs)");
+        r.nonfinite_rows += bad.size(0);
+      }
+      encoder.encode(static_cast<uint64_t>(sent), 0, {x}, send_buf[s]);
       send[s] = ch.isend(1, kTagData, send_buf[s].data(), send_buf[s].size());
       sending[s] = true;
       s ^= 1;
@@ -174,50 +223,65 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
     }
     size_t n = 0;
     if (ch.test(recv, &n)) {
-      Frame f = decode_frame(recv_buf.data(), n);
+      Frame f;
+      {
+        ScopedTimer t(r.time_decode_last);
+        f = decoder.decode(recv_buf.data(), n);
+      }
       EP_CHECK(!(f.flags & kFrameEnd), "the last stage ended the stream early, after ", done,
                " of ", nb, " batches");
       EP_CHECK(f.seq == static_cast<uint64_t>(done), "received batch ", f.seq,
                " from the last stage but expected batch ", done);
-      sink.write(done * cfg.batch, f.tensors);
+      sink.write(first_row(done), f.tensors);
       arrival[done] = now_seconds();
       ++done;
       recv = post_recv();
       progressed = true;
     }
-    const double now = now_seconds();
+    now = now_seconds();
+    if (now - last_checkpoint > cfg.checkpoint_s) {
+      sink.checkpoint();
+      last_checkpoint = now;
+    }
     if (progressed) {
       last_progress = now;
       pause = std::chrono::microseconds(10);
     } else {
       EP_CHECK(now - last_progress < cfg.timeout_s, "no progress for ", cfg.timeout_s,
                " s: sent ", sent, " batches to rank 1, received ", done, " from rank ", last);
+      EP_CHECK(r.stopped_by == 0 || now < drain_deadline, "the batches in flight did not "
+               "return in time after ", signal_name(r.stopped_by));
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::microseconds(500));
     }
   }
+  sink.checkpoint();
   // End of stream: it travels through every stage, so when it comes back all work is done.
   for (int i = 0; i < 2; ++i) {
     if (sending[i])
       wait_for([&] { return ch.test(send[i]); }, cfg.timeout_s, "rank 1 to take a batch");
   }
-  encode_frame(static_cast<uint64_t>(nb), kFrameEnd, {}, send_buf[0]);
+  encoder.encode(static_cast<uint64_t>(sent), kFrameEnd, {}, send_buf[0]);
   send[0] = ch.isend(1, kTagData, send_buf[0].data(), send_buf[0].size());
   size_t n = 0;
   wait_for([&] { return ch.test(recv, &n); }, cfg.timeout_s, "the end of the stream to return");
-  EP_CHECK(decode_frame(recv_buf.data(), n).flags & kFrameEnd, "unexpected batch after the end");
+  EP_CHECK(decoder.decode(recv_buf.data(), n).flags & kFrameEnd, "unexpected batch after the end");
   wait_for([&] { return ch.test(send[0]); }, cfg.timeout_s, "rank 1 to take the end frame");
   for (int rank = 1; rank <= num_stages; ++rank) {
     r.counters.push_back(counters_from_bytes(recv_bytes(
         ch, rank, kTagStats, cfg.timeout_s, "the counters of rank " + std::to_string(rank))));
   }
+  r.link_first = encoder.counters();
+  // A stop that came late (after the last batch was sent) still stops nothing: all rows are done.
+  if (sink.rows_done() == total) r.stopped_by = 0;
 
-  r.images = in.count();
-  r.seconds = arrival[nb - 1] - t0;
-  const int64_t fill = std::min<int64_t>(num_stages, nb - 1);
-  if (nb - fill >= 2 && fill > 0) {
-    const int64_t rows_after = in.count() - fill * cfg.batch;
-    r.steady_per_s = rows_after / (arrival[nb - 1] - arrival[fill - 1]);
+  r.images = std::min(total, first_row(done)) - start;
+  if (done == 0) return r;
+  r.seconds = arrival[done - 1] - t0;
+  const int64_t fill = std::min<int64_t>(num_stages, done - 1);
+  if (done - fill >= 2 && fill > 0) {
+    const int64_t rows_after = std::min(total, first_row(done)) - first_row(fill);
+    r.steady_per_s = rows_after / (arrival[done - 1] - arrival[fill - 1]);
   } else {
     r.steady_per_s = r.images / r.seconds;
   }
@@ -240,6 +304,60 @@ std::string describe_counters(const std::vector<StageCounters>& cs) {
   return s.str();
 }
 
+// Per-link codec totals (codec_spec.h numbers the links: link i carries into rank i, the last
+// back to rank 0): bytes, encode time and error from the sending rank, decode time from the
+// receiving one.
+std::vector<LinkCounters> links_of(const Results& r) {
+  const size_t k = r.counters.size() + 1;
+  std::vector<LinkCounters> links(k);
+  links[0] = r.link_first;
+  for (size_t i = 1; i < k; ++i) links[i] = r.counters[i - 1].link_out;
+  for (size_t i = 0; i + 1 < k; ++i) links[i].time_decode = r.counters[i].time_decode;
+  links[k - 1].time_decode = r.time_decode_last;
+  return links;
+}
+
+// The same as attributes of the outputs file: link<i>_codec, link<i>_bytes_raw, ... (times in
+// seconds; error attributes for lossy links only).
+void record_links(H5OutputFile& f, const RunConfig& cfg, const std::vector<LinkCounters>& links) {
+  f.set_attribute("codec", cfg.codecs.text());
+  for (size_t i = 0; i < links.size(); ++i) {
+    const LinkCounters& c = links[i];
+    const std::string p = "link" + std::to_string(i + 1) + "_";
+    f.set_attribute(p + "codec", std::string(c.codec));
+    f.set_attribute(p + "frames", c.frames);
+    f.set_attribute(p + "bytes_raw", c.bytes_raw);
+    f.set_attribute(p + "bytes_encoded", c.bytes_encoded);
+    f.set_attribute(p + "bytes_frames", c.bytes_frames);
+    f.set_attribute(p + "time_encode", c.time_encode);
+    f.set_attribute(p + "time_decode", c.time_decode);
+    if (c.lossy_tensors > 0) {
+      f.set_attribute(p + "time_error", c.time_error);
+      f.set_attribute(p + "error_max_rel", c.error_max_rel);
+      f.set_attribute(p + "error_max_rel_l2", c.error_max_rel_l2);
+      f.set_attribute(p + "error_rel_l2", c.ref_sq > 0 ? std::sqrt(c.error_sq / c.ref_sq) : 0.0);
+    }
+  }
+}
+
+OutputMode output_mode(const RunConfig& cfg) {
+  return cfg.resume ? OutputMode::resume
+                    : cfg.overwrite ? OutputMode::overwrite : OutputMode::create;
+}
+
+// Attributes that describe the run, for the record (each run that worked on the file rewrites
+// them: a resumed file shows the last run's).
+void describe_run(H5OutputFile& f, const RunConfig& cfg, const InputSource& in,
+                  const RunPlan& plan, int num_stages) {
+  f.set_attribute("model", cfg.model);
+  f.set_attribute("input", in.description());
+  f.set_attribute("stages", std::vector<int64_t>{num_stages});
+  f.set_attribute("cuts", plan.node_cuts);
+  f.set_attribute("batch", std::vector<int64_t>{cfg.batch});
+  f.set_attribute("threads_per_rank", std::vector<int64_t>{cfg.threads});
+  f.set_attribute("command_line", cfg.command_line);
+}
+
 }  // namespace
 
 int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
@@ -248,22 +366,38 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
   std::optional<InputSource> in;
   std::optional<ModelGraph> mg;
   RunPlan plan;
+  if (cfg.resume && H5OutputFile::already_complete(cfg.output)) {
+    // A requeued job whose first attempt finished: done, and not an error.
+    log.info(cfg.output + " is complete already: nothing to resume");
+    StageSetup nothing;
+    nothing.ok = false;
+    nothing.nothing_to_do = true;
+    for (int rank = 1; rank < ch.size(); ++rank)
+      send_bytes(ch, rank, kTagSetup, nothing.to_bytes(), cfg.timeout_s);
+    return 0;
+  }
   try {
+    H5OutputFile::preflight(cfg.output, output_mode(cfg));  // before any slow work
     mg.emplace(load_model_graph(cfg.model));
     check_model_inputs(*mg);
     in.emplace(cfg, mg->input_shape);
-    sink.emplace(cfg.output, cfg.overwrite, in->count());
     log.info("model " + cfg.model + ": " + std::to_string(mg->nodes.size()) + " nodes, " +
              std::to_string(mg->num_blocks()) + " blocks; inputs " + in->description());
     at::Tensor first = in->batch(0, cfg.batch);
     ModelProfile prof = profile_model(*mg, first);
     plan = make_plan(*mg, prof, num_stages, cfg, first);
+    sink.emplace(cfg.output, output_mode(cfg),
+                 OutputIdentity{sha256_file(cfg.model), in->identity(), in->count()});
+    if (cfg.resume)
+      log.info("resuming " + sink->file().partial_path() + " at row " +
+               std::to_string(sink->rows_done()) + " of " + std::to_string(in->count()));
   } catch (const std::exception& e) {
     log.error(e.what());
     StageSetup failed;
     failed.ok = false;
     for (int rank = 1; rank < ch.size(); ++rank)
       send_bytes(ch, rank, kTagSetup, failed.to_bytes(), cfg.timeout_s);
+    if (sink && !cfg.resume) sink->file().discard_on_close();
     return 1;
   }
   log.info(describe_plan(*mg, plan));
@@ -276,27 +410,41 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
                                        "rank " + std::to_string(rank) + " to load its stage");
       EP_CHECK(problem.empty(), "rank ", rank, " could not set up stage ", rank - 1, ": ", problem);
     }
-    Results r = stream(cfg, ch, plan, *in, *sink);
-
-    auto& f = sink->file();
-    f.set_attribute("model", cfg.model);
-    f.set_attribute("model_sha256", sha256_file(cfg.model));
-    f.set_attribute("input", in->description());
-    f.set_attribute("stages", std::vector<int64_t>{num_stages});
-    f.set_attribute("cuts", plan.node_cuts);
-    f.set_attribute("batch", std::vector<int64_t>{cfg.batch});
-    f.set_attribute("threads_per_rank", std::vector<int64_t>{cfg.threads});
-    f.set_attribute("images_per_second", r.steady_per_s);
-    f.set_attribute("command_line", cfg.command_line);
+    Results r = stream(cfg, ch, plan, *in, *sink, log);
+    describe_run(sink->file(), cfg, *in, plan, num_stages);
+    sink->file().set_attribute("images_per_second", r.steady_per_s);
+    record_links(sink->file(), cfg, links_of(r));
+    if (r.nonfinite_rows)
+      log.warn(std::to_string(r.nonfinite_rows) + " input rows contained NaN or Inf");
+    if (r.stopped_by) {
+      sink->checkpoint();
+      log.error(std::string(signal_name(r.stopped_by)) + " stopped the run: " +
+                std::to_string(sink->rows_done()) + " of " + std::to_string(in->count()) +
+                " rows are in " + sink->file().partial_path() +
+                "; run the same command with --resume to continue");
+      return 128 + r.stopped_by;
+    }
     sink->commit();
-
     log.info("stages:\n" + describe_counters(r.counters));
-    log.info(std::to_string(r.images) + " images in " + fmt("%.2f", r.seconds) + " s: " +
-             fmt("%.2f", r.images / r.seconds) + " images/s (" + fmt("%.2f", r.steady_per_s) +
-             " images/s once the pipeline is full); outputs in " + cfg.output);
+    log.info("links:\n" + describe_links(links_of(r)));
+    if (r.images > 0)
+      log.info(std::to_string(r.images) + " images in " + fmt("%.2f", r.seconds) + " s: " +
+               fmt("%.2f", r.images / r.seconds) + " images/s (" +
+               fmt("%.2f", r.steady_per_s) + " images/s once the pipeline is full); outputs in " +
+               cfg.output);
+    else
+      log.info("nothing left to compute; outputs in " + cfg.output);
   } catch (const std::exception& e) {
     log.error(e.what());
-    sink.reset();  // removes the partial outputs file
+    try {
+      sink->checkpoint();
+      log.error(std::to_string(sink->rows_done()) + " of " + std::to_string(in->count()) +
+                " rows are kept in " + sink->file().partial_path() +
+                "; run the same command with --resume to continue");
+    } catch (const std::exception& e2) {
+      log.error(std::string("could not record progress: ") + e2.what());
+    }
+    sink.reset();
     ch.abort(1);
   }
   return 0;

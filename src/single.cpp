@@ -9,15 +9,21 @@
 #include "edgepipe/hash.h"
 #include "edgepipe/io.h"
 #include "edgepipe/metrics.h"
+#include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
 
 namespace edgepipe {
 
 int run_single(const RunConfig& cfg, const Log& log) {
+  const OutputMode mode = cfg.resume ? OutputMode::resume
+                         : cfg.overwrite ? OutputMode::overwrite : OutputMode::create;
+  if (cfg.resume && H5OutputFile::already_complete(cfg.output)) {
+    log.info(cfg.output + " is complete already: nothing to resume");
+    return 0;
+  }
+  H5OutputFile::preflight(cfg.output, mode);
   ModelGraph mg = load_model_graph(cfg.model);
   InputSource in(cfg, mg.input_shape);
-  OutputSink sink(cfg.output, cfg.overwrite, in.count());
-  const int64_t nb = in.num_batches(cfg.batch);
   at::Tensor first = in.batch(0, cfg.batch);
   torch::jit::Module module = mg.module;
   try {
@@ -36,18 +42,30 @@ int run_single(const RunConfig& cfg, const Log& log) {
             torch_error_summary(e));
   }
   StageRunner model(module);
+  OutputSink sink(cfg.output, mode, {sha256_file(cfg.model), in.identity(), in.count()});
   // Warm-up (untimed): the JIT profiles and optimises on the first runs.
   for (int i = 0; i < cfg.warmup; ++i) model.run({first});
   const double t0 = now_seconds();
-  for (int64_t b = 0; b < nb; ++b) {
-    at::Tensor x = in.batch(b, cfg.batch);
-    sink.write(b * cfg.batch, model.run({x}));
+  double last_checkpoint = t0;
+  const int64_t start = sink.rows_done();
+  for (int64_t row = start; row < in.count(); row += cfg.batch) {
+    if (stop_signal()) {
+      sink.checkpoint();
+      EP_FAIL(signal_name(stop_signal()), " stopped the run: ", sink.rows_done(), " of ",
+              in.count(), " rows are in ", sink.file().partial_path(),
+              "; run the same command with --resume to continue");
+    }
+    at::Tensor x = in.rows(row, std::min(cfg.batch, in.count() - row));
+    sink.write(row, model.run({x}));
+    if (now_seconds() - last_checkpoint > cfg.checkpoint_s) {
+      sink.checkpoint();
+      last_checkpoint = now_seconds();
+    }
   }
   const double seconds = now_seconds() - t0;
-  const double per_s = in.count() / seconds;
+  const double per_s = (in.count() - start) / seconds;
   auto& f = sink.file();
   f.set_attribute("model", cfg.model);
-  f.set_attribute("model_sha256", sha256_file(cfg.model));
   f.set_attribute("input", in.description());
   f.set_attribute("stages", std::vector<int64_t>{1});
   f.set_attribute("cuts", std::vector<int64_t>{});
@@ -58,7 +76,7 @@ int run_single(const RunConfig& cfg, const Log& log) {
   sink.commit();
   char line[256];
   std::snprintf(line, sizeof line, "%lld images in %.2f s: %.2f images/s (%d threads); outputs in %s",
-                static_cast<long long>(in.count()), seconds, per_s, cfg.threads,
+                static_cast<long long>(in.count() - start), seconds, per_s, cfg.threads,
                 cfg.output.c_str());
   log.info(line);
   return 0;

@@ -8,6 +8,7 @@
 
 #include "edgepipe/error.h"
 #include "edgepipe/metrics.h"
+#include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
 
 namespace edgepipe {
@@ -51,12 +52,15 @@ struct Reader {
 
 std::string StageSetup::to_bytes() const {
   Writer w;
-  w.put<uint8_t>(ok);
+  w.put<uint8_t>(ok ? 1 : nothing_to_do ? 2 : 0);
   w.put<int32_t>(stage);
   w.put<int32_t>(num_stages);
   w.put<int32_t>(prev);
   w.put<int32_t>(next);
   w.put<uint64_t>(max_in_bytes);
+  w.put<uint8_t>(static_cast<uint8_t>(out_codec.kind));
+  w.put<uint8_t>(out_codec.lz4);
+  w.put<double>(out_codec.param);
   w.put<uint32_t>(static_cast<uint32_t>(inputs.size()));
   for (const auto& m : inputs) {
     w.put<int8_t>(static_cast<int8_t>(m.dtype));
@@ -70,12 +74,19 @@ std::string StageSetup::to_bytes() const {
 StageSetup StageSetup::from_bytes(const std::string& bytes) {
   Reader r{bytes};
   StageSetup s;
-  s.ok = r.get<uint8_t>() != 0;
+  const auto status = r.get<uint8_t>();
+  s.ok = status == 1;
+  s.nothing_to_do = status == 2;
   s.stage = r.get<int32_t>();
   s.num_stages = r.get<int32_t>();
   s.prev = r.get<int32_t>();
   s.next = r.get<int32_t>();
   s.max_in_bytes = r.get<uint64_t>();
+  const auto kind = r.get<uint8_t>();
+  EP_CHECK(kind <= static_cast<uint8_t>(CodecKind::zfp_relacc), "stage set-up message is corrupt");
+  s.out_codec.kind = static_cast<CodecKind>(kind);
+  s.out_codec.lz4 = r.get<uint8_t>() != 0;
+  s.out_codec.param = r.get<double>();
   auto n = r.get<uint32_t>();
   EP_CHECK(n <= 1024, "stage set-up message is corrupt");
   for (uint32_t i = 0; i < n; ++i) {
@@ -117,15 +128,29 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
   double t_start = 0;  // set when the first batch arrives: set-up of other ranks is not counted
   const std::string from = detail::concat("a batch from rank ", setup.prev);
   std::vector<char> in_buf[2], out_buf[2];
+  FrameEncoder encoder(setup.out_codec);
+  uint64_t max_in_tensor_bytes = 0;  // a frame claiming more is corrupt
+  for (const auto& m : setup.inputs) max_in_tensor_bytes += static_cast<uint64_t>(m.bytes());
+  FrameDecoder decoder(max_in_tensor_bytes);
   Channel::Handle recv[2], send[2];
   bool sending[2] = {false, false};
   for (int i = 0; i < 2; ++i) {
     in_buf[i].resize(setup.max_in_bytes);
     recv[i] = ch.irecv(setup.prev, kTagData, in_buf[i].data(), in_buf[i].size());
   }
+  // A signal to this rank is passed on to rank 0, which stops feeding inputs and drains the
+  // pipeline; this rank goes on until the end frame comes.
+  int stop_reported = 0;
+  Channel::Handle stop_notice = -1;
+  auto report_stop = [&] {
+    if (stop_reported || !stop_signal()) return;
+    stop_reported = stop_signal();
+    stop_notice = ch.isend(0, kTagSignal, reinterpret_cast<const char*>(&stop_reported),
+                           sizeof stop_reported);
+  };
   auto wait_send = [&](int s) {
     if (!sending[s]) return;
-    wait_for([&] { return ch.test(send[s]); }, cfg.timeout_s,
+    wait_for([&] { return report_stop(), ch.test(send[s]); }, cfg.timeout_s,
              detail::concat("rank ", setup.next, " to take a batch"));
     sending[s] = false;
   };
@@ -134,23 +159,23 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
   for (;;) {
     size_t n = 0;
     if (t_start == 0) {
-      wait_for([&] { return ch.test(recv[cur], &n); }, cfg.timeout_s, from);
+      wait_for([&] { return report_stop(), ch.test(recv[cur], &n); }, cfg.timeout_s, from);
       t_start = now_seconds();
     } else {
       ScopedTimer t(c.time_recv_wait);
-      wait_for([&] { return ch.test(recv[cur], &n); }, cfg.timeout_s, from);
+      wait_for([&] { return report_stop(), ch.test(recv[cur], &n); }, cfg.timeout_s, from);
     }
     c.bytes_in += static_cast<double>(n);
     Frame frame;
     {
       ScopedTimer t(c.time_decode);
-      frame = decode_frame(in_buf[cur].data(), n);
+      frame = decoder.decode(in_buf[cur].data(), n);
     }
     if (frame.flags & kFrameEnd) {
       ch.cancel(recv[cur ^ 1]);
       wait_send(0);
       wait_send(1);
-      encode_frame(frame.seq, kFrameEnd, {}, out_buf[0]);
+      encoder.encode(frame.seq, kFrameEnd, {}, out_buf[0]);
       send[0] = ch.isend(setup.next, kTagData, out_buf[0].data(), out_buf[0].size());
       sending[0] = true;
       wait_send(0);
@@ -170,7 +195,7 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     }
     {
       ScopedTimer t(c.time_encode);
-      encode_frame(frame.seq, 0, out, out_buf[s]);
+      encoder.encode(frame.seq, 0, out, out_buf[s]);
     }
     // Only now is in_buf[cur] free: a stage may pass an input tensor through as an output.
     recv[cur] = ch.irecv(setup.prev, kTagData, in_buf[cur].data(), in_buf[cur].size());
@@ -182,6 +207,13 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     s ^= 1;
   }
   c.time_total = now_seconds() - t_start;
+  if (stop_notice >= 0) {  // a small message: sent eagerly, so this does not wait for rank 0
+    try {
+      wait_for([&] { return ch.test(stop_notice); }, 5, "rank 0 to take the stop notice");
+    } catch (const Error&) {
+    }
+  }
+  c.link_out = encoder.counters();
 }
 
 }  // namespace
@@ -195,7 +227,7 @@ int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
     log.error(e.what());
     return 1;
   }
-  if (!setup.ok) return 1;  // rank 0 has printed the cause
+  if (!setup.ok) return setup.nothing_to_do ? 0 : 1;  // rank 0 has said why
 
   std::optional<StageRunner> stage;
   std::string problem;

@@ -15,4 +15,23 @@ class Tiny(torch.nn.Module):
         return torch.relu(x) * 2.0
 torch.jit.save(torch.jit.trace(Tiny(), torch.randn(1, 4)), sys.argv[1])
 PY
+# Outputs files left by "earlier runs", for the resume checks: one not an outputs file at all,
+# one from another model.
+: > "$data/stale.h5.partial"
+/usr/bin/python3 - "$data/other.h5.partial" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "w") as f:
+    f.attrs["model_sha256"] = "0" * 64
+    f.attrs["input_identity"] = "images [6, 3, 64, 64]"
+    f.attrs["rows_total"] = [6]
+    f.attrs["rows_done"] = [2]
+PY
+# Inputs with a NaN in row 2.
+/usr/bin/python3 - "$data/nan.h5" <<'PY'
+import sys, h5py, numpy as np
+x = np.random.default_rng(0).standard_normal((4, 3, 64, 64)).astype(np.float32)
+x[2, 1, 5, 5] = np.nan
+with h5py.File(sys.argv[1], "w") as f:
+    f["images"] = x
+PY
 echo "test data in $data"

@@ -17,7 +17,7 @@
 namespace edgepipe {
 
 // Message tags.
-enum Tag : int { kTagSetup = 1, kTagReady = 2, kTagData = 3, kTagStats = 4 };
+enum Tag : int { kTagSetup = 1, kTagReady = 2, kTagData = 3, kTagStats = 4, kTagSignal = 5 };
 
 class Channel {
  public:

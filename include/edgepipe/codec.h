@@ -1,21 +1,31 @@
-// codec: tensors <-> self-describing frames, the unit of everything sent between ranks.
+// codec: tensors <-> self-describing frames, the unit of everything sent between ranks, encoded
+// with a link's codec (raw, lz4, zfp in any mode, zfp + lz4; see codec_spec.h and
+// docs/codecs.md).
 //
-// A frame is: a fixed header (magic "EPFR", format version, codec, flags, batch sequence number,
-// tensor count, payload bytes, CRC-32 of the payload), one descriptor per tensor (dtype, shape,
-// raw and encoded byte counts), then the payloads, each starting on a 64-byte boundary.
-// Decoding checks every count against the frame's size, so a truncated or corrupt frame raises
-// an error naming what is wrong and never reads out of bounds.
+// A frame (format version 2) is: a fixed header (magic "EPFR", format version, the link's codec
+// and its parameter, flags, batch sequence number, tensor count, payload bytes, CRC-32 of the
+// payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp or
+// zfp + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte counts), then
+// the payloads, each starting on a 64-byte boundary. The decoder needs nothing but the frame.
+// Decoding checks every count against the frame's size and against what the decoder may
+// allocate, so a truncated or corrupt frame raises an error naming what is wrong and never reads
+// or writes out of bounds (zfp streams are decoded from a buffer padded to the longest stream
+// their field and mode allow).
 #pragma once
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
+
+#include "edgepipe/codec_spec.h"
+#include "edgepipe/metrics.h"
 
 namespace edgepipe {
 
-enum class Codec : uint8_t { raw = 0 };
-
-constexpr uint32_t kFrameEnd = 1;  // flag: end of stream, no tensors
+constexpr uint16_t kFrameVersion = 2;  // the frame format this edgepipe writes and reads
+constexpr uint32_t kFrameEnd = 1;      // flag: end of stream, no tensors
 
 // Dtype and shape of one tensor, as a frame describes it.
 struct TensorMeta {
@@ -26,20 +36,89 @@ struct TensorMeta {
 
 std::vector<TensorMeta> metas_of(const std::vector<at::Tensor>& tensors);
 
-// The largest frame that tensors of these dtypes and shapes (or smaller) can produce.
+// The largest frame that tensors of these dtypes and shapes (or smaller) can produce with any
+// codec: an encoded tensor that would not be smaller than its raw bytes is sent raw.
 size_t frame_bound(const std::vector<TensorMeta>& metas);
 
-// Writes a frame into `out`, reusing its capacity. Non-contiguous tensors are made contiguous.
-void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
-                  std::vector<char>& out);
+// How one tensor of a frame was encoded. A zfp codec sends float and double tensors through zfp
+// and others (int64 indices, bool masks, half) through lz4; a tensor that does not shrink, or
+// holds NaN or infinity (which zfp cannot encode), is sent raw or through lz4.
+enum class TensorMethod : uint8_t { raw = 0, lz4 = 1, zfp = 2, zfp_lz4 = 3 };
 
+// The field zfp sees for a tensor of this shape: dims 1..max_dims, n[0] fastest-varying. Axes of
+// size 1 are dropped, axes shorter than a zfp block (4) are merged into a neighbour, and leading
+// axes are merged so that at most max_dims remain: an NxCxHxW activation is the 3-D field
+// W x H x (N*C), or (H*W) x (N*C) when that pads partial blocks much less (14x14, 7x7 maps), and
+// with max_dims 2 the 2-D field W x (N*C*H). The encoder uses 3 for zfp's rate, precision and
+// reversible modes and 2 for its accuracy modes (measured: docs/codecs.md).
+struct ZfpField {
+  int dims = 1;
+  uint64_t n[3] = {1, 1, 1};
+};
+ZfpField zfp_field_of(const std::vector<int64_t>& shape, int max_dims = 3);
+
+// A decoded frame.
 struct Frame {
   uint64_t seq = 0;
   uint32_t flags = 0;
-  std::vector<at::Tensor> tensors;  // views into the decoded buffer: valid while it is unchanged
+  CodecSpec codec;                    // the link's codec, as the header says
+  std::vector<at::Tensor> tensors;    // valid until the decoder's next decode and while the
+                                      // frame's buffer is unchanged (raw tensors view it)
+  std::vector<TensorMethod> methods;  // per tensor
+  uint64_t bytes_raw = 0, bytes_encoded = 0;  // tensor bytes before and after encoding
 };
 
-// Checks and decodes a frame; throws edgepipe::Error naming the defect.
+// Encodes frames with one link's codec. Owns the zfp and lz4 state and scratch buffers, reused
+// from frame to frame: once warm, encoding allocates nothing. Keeps the link's totals (bytes,
+// time, and for lossy codecs the error of every tensor, measured by decoding it again).
+class FrameEncoder {
+ public:
+  // zfp_max_dims 1..3 forces zfp_field_of's max_dims (to compare layouts: tools/bench_codecs);
+  // 0 chooses by zfp mode, as edgepipe runs.
+  explicit FrameEncoder(const CodecSpec& codec = {}, bool measure_error = true,
+                        int zfp_max_dims = 0);
+  ~FrameEncoder();
+  FrameEncoder(FrameEncoder&&) noexcept;
+  FrameEncoder& operator=(FrameEncoder&&) noexcept;
+
+  // Writes a frame into `out`, reusing its capacity. Non-contiguous tensors are made contiguous.
+  void encode(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
+              std::vector<char>& out);
+  const CodecSpec& codec() const;
+  const LinkCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decodes frames of any codec. Compressed tensors are decoded into buffers it owns and reuses
+// (the tensors of one frame are overwritten by the next decode); raw tensors view the frame.
+class FrameDecoder {
+ public:
+  // A frame whose tensors add up to more than max_bytes is refused before anything is
+  // allocated: pass the most this rank can legitimately receive.
+  explicit FrameDecoder(uint64_t max_bytes = uint64_t(1) << 34);
+  ~FrameDecoder();
+  FrameDecoder(FrameDecoder&&) noexcept;
+  FrameDecoder& operator=(FrameDecoder&&) noexcept;
+
+  // Checks and decodes a frame; throws edgepipe::Error naming the defect.
+  Frame decode(const char* data, size_t size);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-off conveniences: a raw frame, and decoding a frame of any codec (its compressed tensors
+// get storage of their own).
+void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
+                  std::vector<char>& out);
 Frame decode_frame(const char* data, size_t size);
+
+// The per-link table rank 0 prints: links[i] is link i + 1 (into rank i + 1; the last into
+// rank 0), with bytes before and after encoding, ratio, encode and decode ms per frame, error.
+std::string describe_links(const std::vector<LinkCounters>& links);
 
 }  // namespace edgepipe

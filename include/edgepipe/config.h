@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "edgepipe/codec_spec.h"
+
 namespace edgepipe {
 
 // Options of `edgepipe run` (the pipeline) and `edgepipe single` (the whole model in one process).
@@ -19,9 +21,13 @@ struct RunConfig {
   int threads = 1;                   // intra-op threads per rank
   int inflight = 0;                  // batches in flight in the pipeline; 0 = 2 x stages
   int calibrate = 3;                 // rounds of timing the stages as they will run, to balance
+  LinkCodecs codecs;                 // codec of each link (`run` only; see codec_spec.h)
   double timeout_s = 300;            // longest any wait may take before the run fails
   bool optimize = true;              // torch::jit::optimize_for_inference on each stage
   bool overwrite = false;            // replace an existing output file
+  bool resume = false;               // continue the <output>.partial of an earlier run
+  double checkpoint_s = 10;          // seconds between progress marks in the outputs file
+  bool strict = false;               // refuse inputs with NaN or Inf (else: warn)
   bool quiet = false;                // no progress or summary lines
   uint64_t seed = 1;                 // seed of --synthetic inputs
   int warmup = 3;                    // `single`: untimed batches before timing

@@ -45,25 +45,50 @@ class H5InputDataset {
   std::vector<int64_t> dims_;
 };
 
-// An outputs file, written under "<path>.partial" and renamed to <path> by commit(), so that a
-// run that fails leaves no half-written file under the final name.
+// How an outputs file is opened.
+enum class OutputMode {
+  create,     // refuse if <path> or <path>.partial exists
+  overwrite,  // replace whatever is there
+  resume,     // continue the <path>.partial an earlier run left
+};
+
+// An outputs file, written under "<path>.partial" and renamed to <path> by commit(): the final
+// name only ever holds complete files. Datasets are allocated whole when created and their
+// metadata flushed at once, so that later writes touch raw data only and a process killed at
+// any point leaves a partial file that HDF5 can still open (and a run can resume).
 class H5OutputFile {
  public:
-  H5OutputFile(const std::string& path, bool overwrite);
-  ~H5OutputFile();  // removes the partial file unless committed
+  H5OutputFile(const std::string& path, OutputMode mode);
+  ~H5OutputFile();  // closes; removes the partial file if discard_on_close() was called
+  // Checks, without touching anything, that a file can be opened in this mode.
+  static void preflight(const std::string& path, OutputMode mode);
+  // With --resume: the run that made <path> completed it (nothing is left to do).
+  static bool already_complete(const std::string& path);
+  bool has_dataset(const std::string& name) const;
+  // Shape of a 2-D dataset (rows, columns).
+  std::vector<int64_t> dataset_dims(const std::string& name) const;
   // Creates a float32 dataset of rows x (product of row_shape) elements.
   void create_dataset(const std::string& name, int64_t rows, const std::vector<int64_t>& row_shape);
   void write_rows(const std::string& name, int64_t first, int64_t count, const float* data);
+  // Root attributes; set_* replaces an existing attribute of the same name.
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, const std::vector<int64_t>& value);
   void set_attribute(const std::string& name, double value);
-  void commit();
+  bool has_attribute(const std::string& name) const;
+  std::string string_attribute(const std::string& name) const;
+  std::vector<int64_t> int_attribute(const std::string& name) const;
+  void flush();
+  void commit();                 // flush, close, rename <path>.partial to <path>
+  void discard_on_close() { discard_ = true; }
   const std::string& path() const { return path_; }
+  const std::string& partial_path() const { return partial_; }
 
  private:
+  void delete_attribute_if_any(const std::string& name);
   std::string path_, partial_;
   H5Id file_;
   bool committed_ = false;
+  bool discard_ = false;
 };
 
 }  // namespace edgepipe

@@ -6,6 +6,25 @@
 
 namespace edgepipe {
 
+// One link's codec totals over a run (see codec_spec.h for how links are numbered). The rank
+// that encodes fills all but time_decode; the rank that decodes adds time_decode. Times in
+// seconds. Trivially copyable: it travels inside StageCounters as raw bytes.
+struct LinkCounters {
+  char codec[40] = {};        // canonical name of the link's codec, e.g. "zfp-rate:8+lz4"
+  double frames = 0;          // frames with tensors
+  double bytes_raw = 0;       // tensor bytes before encoding
+  double bytes_encoded = 0;   // tensor payload bytes after encoding (frame headers excluded)
+  double bytes_frames = 0;    // whole frames as sent (headers, descriptors, padding included)
+  double time_encode = 0;     // encoding, error measurement excluded
+  double time_decode = 0;     // decoding at the receiving rank
+  double time_error = 0;      // decoding again at the sender to measure a lossy codec's error
+  double lossy_tensors = 0;   // tensors encoded with a lossy zfp mode (error measured)
+  double error_max_rel = 0;   // max over those tensors of max|x' - x| / max|x|
+  double error_max_rel_l2 = 0;  // max over those tensors of ||x' - x|| / ||x||
+  double error_sq = 0;        // sum over them of ||x' - x||^2 (for the link's overall rel L2)
+  double ref_sq = 0;          // sum over them of ||x||^2
+};
+
 // Totals of one stage rank over a run; times in seconds. Sent to rank 0 at the end as raw bytes.
 struct StageCounters {
   double time_recv_wait = 0;  // waiting for the next input frame to arrive
@@ -17,6 +36,7 @@ struct StageCounters {
   double bytes_in = 0;
   double bytes_out = 0;
   double batches = 0;
+  LinkCounters link_out;  // the link this rank sends on (its encoder's totals)
 };
 
 // Adds the seconds between its construction and destruction to `total`.

@@ -13,12 +13,14 @@ namespace edgepipe {
 // What rank 0 sends a stage rank at start-up (tag kTagSetup).
 struct StageSetup {
   bool ok = true;                  // false: rank 0 failed to set up; the worker just exits
+  bool nothing_to_do = false;      // with ok false: there was no work (not a failure)
   int stage = 0;                   // 0-based stage index
   int num_stages = 0;
   int prev = 0;                    // rank that sends this stage its inputs
   int next = 0;                    // rank this stage sends its outputs to
   std::vector<TensorMeta> inputs;  // the stage's inputs at full batch size (for warm-up)
   uint64_t max_in_bytes = 0;       // largest frame this stage can receive
+  CodecSpec out_codec;             // codec of the link this stage sends on (codec_spec.h)
   std::string module_bytes;        // the stage's TorchScript archive
 
   std::string to_bytes() const;

@@ -1,0 +1,55 @@
+// libFuzzer target: the frame decoder on arbitrary bytes. Any outcome but a decoded frame or an
+// edgepipe::Error (a crash, a sanitizer report, another exception, a hang) is a bug.
+// Build and run: tests/fuzz/run_fuzz (clang, -fsanitize=fuzzer,address,undefined); the seed
+// corpus is tests/fuzz/corpus, replayed by ctest (fuzz_corpus_replay) in every build.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include <zlib.h>
+
+#include "edgepipe/codec.h"
+#include "edgepipe/error.h"
+
+namespace {
+
+void decode(edgepipe::FrameDecoder& decoder, const char* data, size_t size) {
+  try {
+    edgepipe::Frame f = decoder.decode(data, size);
+    // Read every decoded byte, so that a tensor pointing outside its memory is caught.
+    uint8_t x = 0;
+    for (const auto& t : f.tensors) {
+      const auto* p = static_cast<const uint8_t*>(t.data_ptr());
+      for (size_t i = 0; i < t.nbytes(); ++i) x ^= p[i];
+    }
+    volatile uint8_t sink = x;
+    (void)sink;
+  } catch (const edgepipe::Error&) {
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // One decoder for all inputs, as a rank keeps one: its reused buffers are under test too.
+  // 16 MiB: what a small rank would accept; larger claims must be refused before allocating.
+  static edgepipe::FrameDecoder decoder(uint64_t(1) << 24);
+  decode(decoder, reinterpret_cast<const char*>(data), size);
+  // A mutated frame almost always fails its checksum; so also decode a copy whose checksum is
+  // made right (payload_bytes at offset 24, CRC-32 at 32 in format version 2), as a forger
+  // would, to reach the checks and codecs behind it.
+  constexpr size_t kPayloadBytesAt = 24, kCrcAt = 32, kHeader = 48;
+  if (size < kHeader) return 0;
+  static std::vector<char> copy;
+  copy.assign(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size);
+  uint64_t payload = 0;
+  std::memcpy(&payload, copy.data() + kPayloadBytesAt, sizeof payload);
+  if (payload > size - kHeader) return 0;
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(copy.data() + size - payload),
+            static_cast<uInt>(payload)));
+  std::memcpy(copy.data() + kCrcAt, &crc, sizeof crc);
+  decode(decoder, copy.data(), copy.size());
+  return 0;
+}
