@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "edgepipe/cluster.h"
 #include "edgepipe/error.h"
 
 namespace po = boost::program_options;
@@ -69,6 +70,8 @@ po::options_description run_options(bool pipeline) {
     ("checkpoint", po::value<double>()->default_value(10), "seconds between progress marks "
                                                           "in the outputs file")
     ("strict", po::bool_switch(), "refuse inputs that contain NaN or Inf (default: warn)")
+    ("max-memory", po::value<std::string>(), "memory each stage rank may use, e.g. 512MiB "
+                                            "(default: the cgroup limit, else physical memory)")
     ("quiet", po::bool_switch(), "print nothing but errors")
     ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
   if (pipeline) {
@@ -142,6 +145,10 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   c.checkpoint_s = vm["checkpoint"].as<double>();
   EP_CHECK(c.checkpoint_s > 0, "--checkpoint must be positive, got ", c.checkpoint_s);
   c.strict = vm["strict"].as<bool>();
+  if (vm.count("max-memory")) {
+    c.max_memory = vm["max-memory"].as<std::string>();
+    EP_CHECK(parse_bytes(c.max_memory) > 0, "--max-memory must be positive, got ", c.max_memory);
+  }
   c.quiet = vm["quiet"].as<bool>();
   c.seed = vm["seed"].as<uint64_t>();
   if (pipeline) {

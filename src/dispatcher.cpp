@@ -166,6 +166,32 @@ int poll_worker_signals(Channel& ch, int num_stages) {
   return 0;
 }
 
+// The watchdog's report: asks every stage what it waits for, and gives it 3 s to answer.
+std::string ask_stages(Channel& ch, int num_stages) {
+  for (int rank = 1; rank <= num_stages; ++rank) send_bytes(ch, rank, kTagStatus, "?", 5);
+  std::vector<std::string> answers(num_stages + 1);
+  const double deadline = now_seconds() + 3;
+  int missing = num_stages;
+  while (missing > 0 && now_seconds() < deadline) {
+    for (int rank = 1; rank <= num_stages; ++rank) {
+      size_t n = 0;
+      if (answers[rank].empty() && ch.probe(rank, kTagStatus, &n)) {
+        answers[rank] = recv_bytes(ch, rank, kTagStatus, 5, "a status answer");
+        --missing;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::string report;
+  for (int rank = 1; rank <= num_stages; ++rank) {
+    report += "  " + (answers[rank].empty()
+                          ? detail::concat("stage ", rank - 1, " (rank ", rank,
+                                           ") did not answer: busy computing, or hung")
+                          : answers[rank]) + "\n";
+  }
+  return report;
+}
+
 Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const InputSource& in,
                OutputSink& sink, const Log& log) {
   const int num_stages = static_cast<int>(plan.setups.size());
@@ -247,8 +273,11 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
       last_progress = now;
       pause = std::chrono::microseconds(10);
     } else {
-      EP_CHECK(now - last_progress < cfg.timeout_s, "no progress for ", cfg.timeout_s,
-               " s: sent ", sent, " batches to rank 1, received ", done, " from rank ", last);
+      if (now - last_progress >= cfg.timeout_s) {
+        EP_FAIL("watchdog: no batch completed for ", cfg.timeout_s, " s (--timeout); rank 0 sent ",
+                sent, " batches to rank 1 and received ", done, " from rank ", last, "\n",
+                ask_stages(ch, num_stages));
+      }
       EP_CHECK(r.stopped_by == 0 || now < drain_deadline, "the batches in flight did not "
                "return in time after ", signal_name(r.stopped_by));
       std::this_thread::sleep_for(pause);
@@ -438,9 +467,12 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
     log.error(e.what());
     try {
       sink->checkpoint();
-      log.error(std::to_string(sink->rows_done()) + " of " + std::to_string(in->count()) +
-                " rows are kept in " + sink->file().partial_path() +
-                "; run the same command with --resume to continue");
+      if (sink->rows_done() == 0 && !cfg.resume)
+        sink->file().discard_on_close();  // nothing worth keeping
+      else
+        log.error(std::to_string(sink->rows_done()) + " of " + std::to_string(in->count()) +
+                  " rows are kept in " + sink->file().partial_path() +
+                  "; run the same command with --resume to continue");
     } catch (const std::exception& e2) {
       log.error(std::string("could not record progress: ") + e2.what());
     }

@@ -7,6 +7,8 @@
 #include <optional>
 
 #include "edgepipe/error.h"
+#include "edgepipe/cluster.h"
+#include "edgepipe/memory.h"
 #include "edgepipe/metrics.h"
 #include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
@@ -148,22 +150,47 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     stop_notice = ch.isend(0, kTagSignal, reinterpret_cast<const char*>(&stop_reported),
                            sizeof stop_reported);
   };
+  // Rank 0's watchdog asks every stage what it is waiting for; a stage answers while it waits
+  // (one that is computing cannot, and rank 0 says so).
+  uint64_t expected = 0;  // sequence number of the next batch
+  std::string waiting_for = "its first batch";
+  double waiting_since = now_seconds();
+  std::string status;
+  Channel::Handle status_reply = -1;
+  auto service = [&] {
+    report_stop();
+    size_t n = 0;
+    if (!ch.probe(0, kTagStatus, &n)) return;
+    recv_bytes(ch, 0, kTagStatus, 5, "rank 0's status request");
+    if (status_reply >= 0 && !ch.test(status_reply)) return;  // the previous answer is pending
+    status = detail::concat("stage ", setup.stage, " (rank ", ch.rank(), ") has waited ",
+                            static_cast<int>(now_seconds() - waiting_since), " s for ",
+                            waiting_for, "; ", c.batches, " batches done");
+    status_reply = ch.isend(0, kTagStatus, status.data(), status.size());
+  };
+  auto waiting = [&](std::string what) {
+    waiting_for = std::move(what);
+    waiting_since = now_seconds();
+  };
+  // Rank 0's watchdog fires first, with the whole pipeline's picture; this is the backstop.
+  const double timeout = cfg.timeout_s * 1.5 + 10;
   auto wait_send = [&](int s) {
     if (!sending[s]) return;
-    wait_for([&] { return report_stop(), ch.test(send[s]); }, cfg.timeout_s,
+    waiting(detail::concat("rank ", setup.next, " to take batch ", expected - 1));
+    wait_for([&] { return service(), ch.test(send[s]); }, timeout,
              detail::concat("rank ", setup.next, " to take a batch"));
     sending[s] = false;
   };
-  uint64_t expected = 0;
   int cur = 0, s = 0;
   for (;;) {
     size_t n = 0;
+    if (expected > 0) waiting(detail::concat("batch ", expected, " from rank ", setup.prev));
     if (t_start == 0) {
-      wait_for([&] { return report_stop(), ch.test(recv[cur], &n); }, cfg.timeout_s, from);
+      wait_for([&] { return service(), ch.test(recv[cur], &n); }, timeout, from);
       t_start = now_seconds();
     } else {
       ScopedTimer t(c.time_recv_wait);
-      wait_for([&] { return report_stop(), ch.test(recv[cur], &n); }, cfg.timeout_s, from);
+      wait_for([&] { return service(), ch.test(recv[cur], &n); }, timeout, from);
     }
     c.bytes_in += static_cast<double>(n);
     Frame frame;
@@ -232,6 +259,13 @@ int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
   std::optional<StageRunner> stage;
   std::string problem;
   try {
+    // The stage's weights plus its frame buffers (two in, two out) must fit this rank's memory.
+    std::string source;
+    const int64_t limit = rank_memory_limit(cfg.max_memory, &source);
+    const double need = static_cast<double>(setup.module_bytes.size()) + 4.0 * setup.max_in_bytes;
+    EP_CHECK(limit <= 0 || need <= static_cast<double>(limit), "the stage needs about ",
+             format_bytes(need), " (weights ", format_bytes(setup.module_bytes.size()),
+             " + frame buffers) but this rank may use ", format_bytes(limit), " (", source, ")");
     stage.emplace(prepare_stage(setup, cfg, log));
   } catch (const std::exception& e) {
     problem = e.what();

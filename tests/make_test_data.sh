@@ -26,6 +26,15 @@ with h5py.File(sys.argv[1], "w") as f:
     f.attrs["rows_total"] = [6]
     f.attrs["rows_done"] = [2]
 PY
+# A truncated model file, and a model whose forward takes two tensors.
+head -c 20000 "$data/models/resnet18.pt" > "$data/models/truncated.pt"
+/usr/bin/python3 - "$data/models/two_inputs.pt" <<'PY'
+import sys, torch
+class Two(torch.nn.Module):
+    def forward(self, x, y):
+        return x + y
+torch.jit.save(torch.jit.trace(Two(), (torch.randn(1, 4), torch.randn(1, 4))), sys.argv[1])
+PY
 # Inputs with a NaN in row 2.
 /usr/bin/python3 - "$data/nan.h5" <<'PY'
 import sys, h5py, numpy as np

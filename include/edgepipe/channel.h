@@ -17,7 +17,8 @@
 namespace edgepipe {
 
 // Message tags.
-enum Tag : int { kTagSetup = 1, kTagReady = 2, kTagData = 3, kTagStats = 4, kTagSignal = 5 };
+enum Tag : int { kTagSetup = 1, kTagReady = 2, kTagData = 3, kTagStats = 4, kTagSignal = 5,
+                 kTagStatus = 6 };
 
 class Channel {
  public:

@@ -28,6 +28,7 @@ struct RunConfig {
   bool resume = false;               // continue the <output>.partial of an earlier run
   double checkpoint_s = 10;          // seconds between progress marks in the outputs file
   bool strict = false;               // refuse inputs with NaN or Inf (else: warn)
+  std::string max_memory;            // memory a stage rank may use ("" = what the node reports)
   bool quiet = false;                // no progress or summary lines
   uint64_t seed = 1;                 // seed of --synthetic inputs
   int warmup = 3;                    // `single`: untimed batches before timing

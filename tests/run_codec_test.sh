@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Usage: run_codec_test.sh EDGEPIPE REPO_DIR DATA_DIR MPIEXEC MODEL RANKS
+# Runs MODEL as a pipeline of RANKS-1 stages with the raw codec, then with lossless codecs (one
+# for all links, and a different one per link) whose outputs must equal raw's bit for bit, then
+# with a lossy codec whose outputs must be within 1e-2 relative L2 of raw's and whose summary
+# must report per-link bytes and error.
+# --optimize false: the planner's cuts follow measured times and may move between runs; without
+# optimize_for_inference's graph rewrites every node computes the same whatever the cuts, so the
+# comparison tests the codecs alone.
+set -eu
+edgepipe=$1 repo=$2 data=$3 mpiexec=$4 model=$5 ranks=$6
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+run() {
+  local name=$1
+  shift
+  "$mpiexec" --oversubscribe --allow-run-as-root -n "$ranks" "$edgepipe" run \
+    --model "$data/models/$model.pt" --input "$data/inputs.h5:images" --batch 2 --timeout 120 \
+    --optimize false --calibrate 0 --output "$out/$name.h5" "$@" > "$out/$name.log" 2>&1 ||
+    { cat "$out/$name.log"; exit 1; }
+}
+compare() {
+  /usr/bin/python3 "$repo/tools/compare_outputs.py" "$out/$1.h5" --reference "$out/raw.h5" --tol "$2"
+}
+run raw --codec raw
+for codec in lz4 zfp-reversible zfp-reversible+lz4 "1=lz4,2=zfp-reversible+lz4,$ranks=raw"; do
+  name=$(echo "$codec" | tr ':+,=' '____')
+  run "$name" --codec "$codec"
+  echo "$codec: $(compare "$name" 0)"
+done
+run lossy --codec zfp-relacc:1e-3
+echo "zfp-relacc:1e-3: $(compare lossy 1e-2)"
+grep -A$((ranks + 1)) "links:" "$out/lossy.log"
+grep -Eq "^ +1 +0 -> 1 +zfp-relacc:0.001 .*x " "$out/lossy.log" ||
+  { echo "FAIL: no per-link line for link 1 in the summary"; exit 1; }
+/usr/bin/python3 - "$out/lossy.h5" "$ranks" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+ranks = int(sys.argv[2])
+for i in range(1, ranks + 1):
+    for k in ("codec", "bytes_raw", "bytes_encoded", "time_encode", "time_decode", "error_max_rel", "error_rel_l2"):
+        assert f"link{i}_{k}" in f.attrs, f"link{i}_{k} missing from the outputs file"
+    assert f.attrs[f"link{i}_bytes_encoded"] < f.attrs[f"link{i}_bytes_raw"], f"link {i} did not shrink"
+codec = f.attrs["codec"]
+codec = codec.decode() if isinstance(codec, bytes) else codec
+assert codec == "zfp-relacc:0.001", codec
+print(f"ok: per-link attributes for links 1..{ranks} in the outputs file")
+PY

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Usage: watchdog_test.sh EDGEPIPE DATA_DIR MPIEXEC
+# Freezes one stage rank (SIGSTOP) mid-run: rank 0's watchdog must end the job within its
+# --timeout, saying which stages wait for what, keep the rows done, and exit non-zero.
+set -u
+edgepipe=$1 data=$2 mpiexec=$3
+dir=$(mktemp -d)
+trap 'pkill -CONT -f "$dir/out.h5" 2>/dev/null; pkill -KILL -f "$dir/out.h5" 2>/dev/null; rm -rf "$dir"' EXIT
+/usr/bin/python3 "$(dirname "$0")/../tools/make_input.py" "$dir/in.h5" --count 5000 --shape 3,32,32 > /dev/null
+timeout 90 "$mpiexec" --oversubscribe --allow-run-as-root -n 4 "$edgepipe" run \
+  --model "$data/models/resnet18.pt" --input "$dir/in.h5:images" --output "$dir/out.h5" \
+  --timeout 4 --checkpoint 0.2 > "$dir/log" 2>&1 &
+job=$!
+for _ in $(seq 300); do
+  [ -f "$dir/out.h5.partial" ] && break
+  sleep 0.1
+done
+sleep 1
+for p in $(pgrep -f "$dir/out.h5"); do
+  if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2"; then
+    kill -STOP "$p" && echo "froze rank 2 (pid $p)"
+  fi
+done
+wait $job
+rc=$?
+cat "$dir/log" | grep edgepipe
+[ $rc -ne 0 ] || { echo "FAIL: the run succeeded"; exit 1; }
+[ $rc -ne 124 ] || { echo "FAIL: the run hung (killed after 90 s)"; exit 1; }
+grep -q "watchdog: no batch completed for 4 s" "$dir/log" || { echo "FAIL: no watchdog message"; exit 1; }
+grep -q "stage 1 (rank 2) did not answer" "$dir/log" || { echo "FAIL: the frozen stage is not named"; exit 1; }
+grep -Eq "stage 2 \(rank 3\) has waited [0-9]+ s for batch" "$dir/log" || { echo "FAIL: no status from stage 2"; exit 1; }
+grep -q "rows are kept in .*--resume" "$dir/log" || { echo "FAIL: no resume hint"; exit 1; }
+echo "ok: watchdog ended the run (exit $rc) and named the frozen stage"
