@@ -17,6 +17,7 @@
 #include "edgepipe/inspect.h"
 #include "edgepipe/log.h"
 #include "edgepipe/mpi.h"
+#include "edgepipe/report.h"
 #include "edgepipe/signals.h"
 #include "edgepipe/single.h"
 #include "edgepipe/worker.h"
@@ -82,6 +83,14 @@ int cli_main(int argc, char** argv) {
   static OnceWarningHandler warnings(rank);
   install_stop_signals();
   c10::Warning::set_warning_handler(&warnings);
+  if (argc >= 2 && std::string(argv[1]) == "report") {  // reads a run log: no MPI, no Torch
+    try {
+      return run_report(argc, argv, std::cout);
+    } catch (const std::exception& e) {
+      Log(0).error(e.what());
+      return 1;
+    }
+  }
   ParsedCommand cmd;
   try {
     cmd = parse_command_line(argc, argv);

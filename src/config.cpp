@@ -41,6 +41,7 @@ const char* kUsage =
     "  run       run a model as a pipeline over MPI ranks (mpirun -n K edgepipe run ...)\n"
     "  single    run the whole model in one process (the baseline and the reference)\n"
     "  inspect   print a model's nodes, blocks and cut candidates\n"
+    "  report    summarise a run log: edgepipe report RUN.log.h5 [--compare A B]\n"
     "  version   print the version\n"
     "\n"
     "edgepipe COMMAND --help lists the options of a command.\n";
@@ -83,7 +84,17 @@ po::options_description run_options(bool pipeline) {
                  "link as 1=zfp-rate:8,2=lz4 (link i carries data into rank i; the last link, "
                  "number K for K ranks, back to rank 0): raw, lz4, zfp-reversible, zfp-rate:R, "
                  "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, each zfp mode +lz4; see "
-                 "docs/codecs.md");
+                 "docs/codecs.md")
+      ("log", po::value<std::string>(), "run log (HDF5; docs/runlog.md); default: OUTPUT minus "
+                                       ".h5 plus .log.h5")
+      ("no-trace", po::bool_switch(), "keep only per-rank totals in the run log, no per-batch "
+                                      "records")
+      ("progress", po::value<double>()->default_value(5), "seconds between progress lines when "
+                                                         "not on a terminal (0 = none)")
+      ("energy-model", po::value<std::string>()->default_value("edge"), "energy model where no "
+                 "RAPL counter is readable: edge (Raspberry Pi 4) or server (a Xeon core)")
+      ("energy-idle-watts", po::value<double>(), "idle watts per node (overrides the model)")
+      ("energy-core-watts", po::value<double>(), "watts per busy core (overrides the model)");
   } else {
     o.add_options()
       ("warmup", po::value<int>()->default_value(3), "untimed batches before timing");
@@ -157,6 +168,19 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
     c.calibrate = vm["calibrate"].as<int>();
     EP_CHECK(c.calibrate >= 0, "--calibrate must not be negative, got ", c.calibrate);
     c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
+    if (vm.count("log")) c.log = vm["log"].as<std::string>();
+    c.trace = !vm["no-trace"].as<bool>();
+    c.progress_s = vm["progress"].as<double>();
+    EP_CHECK(c.progress_s >= 0, "--progress must not be negative, got ", c.progress_s);
+    c.energy_model = vm["energy-model"].as<std::string>();
+    EP_CHECK(c.energy_model == "edge" || c.energy_model == "server", "--energy-model must be "
+             "edge or server, got '", c.energy_model, "'");
+    if (vm.count("energy-idle-watts")) c.energy_idle_w = vm["energy-idle-watts"].as<double>();
+    if (vm.count("energy-core-watts")) c.energy_core_w = vm["energy-core-watts"].as<double>();
+    EP_CHECK(!vm.count("energy-idle-watts") || c.energy_idle_w >= 0,
+             "--energy-idle-watts must not be negative");
+    EP_CHECK(!vm.count("energy-core-watts") || c.energy_core_w >= 0,
+             "--energy-core-watts must not be negative");
   } else {
     c.warmup = vm["warmup"].as<int>();
     EP_CHECK(c.warmup >= 0, "--warmup must not be negative, got ", c.warmup);

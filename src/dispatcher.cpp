@@ -3,19 +3,27 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <limits>
 #include <optional>
 #include <sstream>
 
+#include "edgepipe/energy.h"
 #include "edgepipe/error.h"
 #include "edgepipe/hash.h"
 #include "edgepipe/io.h"
 #include "edgepipe/metrics.h"
 #include "edgepipe/plan.h"
 #include "edgepipe/profile.h"
+#include "edgepipe/progress.h"
+#include "edgepipe/runlog.h"
 #include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
+#include "edgepipe/trace.h"
 #include "edgepipe/worker.h"
+
+#include <hdf5.h>
+#include <torch/version.h>
 
 namespace edgepipe {
 
@@ -50,10 +58,10 @@ std::vector<size_t> node_bounds(const ModelGraph& mg, const std::vector<size_t>&
 // will run, scales the blocks of each stage by its measured/profiled ratio and splits again;
 // the split with the smallest measured slowest stage wins.
 std::vector<size_t> calibrate(const ModelGraph& mg, const ModelProfile& prof, size_t k,
-                              const at::Tensor& input, bool optimize, int rounds,
-                              std::vector<double>* measured) {
+                              const std::vector<double>& cut_ms, const at::Tensor& input,
+                              bool optimize, int rounds, std::vector<double>* measured) {
   std::vector<double> costs = prof.block_ms;
-  std::vector<size_t> bounds = partition_chain(costs, k), best = bounds;
+  std::vector<size_t> bounds = partition_chain(costs, k, cut_ms), best = bounds;
   double best_period = std::numeric_limits<double>::infinity();
   for (int round = 0; round < rounds; ++round) {
     std::vector<double> ms = time_stages(mg, node_bounds(mg, bounds), input, optimize);
@@ -68,21 +76,48 @@ std::vector<size_t> calibrate(const ModelGraph& mg, const ModelProfile& prof, si
       for (size_t b = bounds[s]; b < bounds[s + 1]; ++b) sum += costs[b];
       for (size_t b = bounds[s]; b < bounds[s + 1] && sum > 0; ++b) costs[b] *= ms[s] / sum;
     }
-    auto next = partition_chain(costs, k);
+    auto next = partition_chain(costs, k, cut_ms);
     if (next == bounds) break;
     bounds = next;
   }
   return best;
 }
 
+// What moving a cut's tensors costs the two stages beside it: a frame is encoded on one side and
+// decoded on the other (a copy and a checksum each, for raw frames), so each side pays about the
+// time of one encode + decode, measured here on the largest cut.
+std::vector<double> cut_costs_ms(const ModelProfile& prof) {
+  size_t largest = 0;
+  for (size_t c = 0; c < prof.cut_metas.size(); ++c)
+    if (prof.cut_bytes(c) > prof.cut_bytes(largest)) largest = c;
+  std::vector<at::Tensor> tensors;
+  for (const auto& m : prof.cut_metas[largest]) tensors.push_back(at::rand(m.shape).to(m.dtype));
+  FrameEncoder encoder({}, false);
+  FrameDecoder decoder;
+  std::vector<char> frame;
+  std::vector<double> t;
+  for (int i = 0; i < 5; ++i) {
+    const double t0 = now_seconds();
+    encoder.encode(0, 0, tensors, frame);
+    decoder.decode(frame.data(), frame.size());
+    t.push_back(now_seconds() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  const double ms_per_byte = 1e3 * t[t.size() / 2] / std::max<int64_t>(prof.cut_bytes(largest), 1);
+  std::vector<double> cost;
+  for (size_t c = 0; c < prof.cut_metas.size(); ++c) cost.push_back(ms_per_byte * prof.cut_bytes(c));
+  return cost;
+}
+
 RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages,
                   const RunConfig& cfg, const at::Tensor& input) {
   RunPlan p;
+  const std::vector<double> cut_ms = cut_costs_ms(prof);
   cfg.codecs.check_links(num_stages + 1);
   p.block_bounds = cfg.calibrate > 0 && num_stages > 1
-                       ? calibrate(mg, prof, num_stages, input, cfg.optimize, cfg.calibrate,
-                                   &p.measured_ms)
-                       : partition_chain(prof.block_ms, static_cast<size_t>(num_stages));
+                       ? calibrate(mg, prof, num_stages, cut_ms, input, cfg.optimize,
+                                   cfg.calibrate, &p.measured_ms)
+                       : partition_chain(prof.block_ms, static_cast<size_t>(num_stages), cut_ms);
   for (int s = 0; s < num_stages; ++s) {
     size_t b0 = p.block_bounds[s], b1 = p.block_bounds[s + 1];
     size_t begin = mg.cuts[b0], end = mg.cuts[b1];
@@ -152,6 +187,12 @@ struct Results {
   std::vector<StageCounters> counters;
   LinkCounters link_first;      // link 1 (rank 0 -> rank 1), as rank 0 encoded it
   double time_decode_last = 0;  // rank 0 decoding the last link
+  // For the run log: rank 0's own records and times, and every stage's facts and records.
+  double t0 = 0, t_end = 0;     // stream start, end of the stream back (rank 0's clock)
+  std::vector<DispatchRecord> dispatch;
+  DispatchRecord dispatch_totals;  // seq = batches that came back
+  std::vector<RankFacts> stage_facts;
+  std::vector<std::vector<BatchRecord>> stage_batches;
 };
 
 // A stage rank that was asked to stop tells rank 0 with a kTagSignal message.
@@ -210,7 +251,11 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
 
   Results r;
   std::vector<double> arrival(nb);
+  if (cfg.trace) r.dispatch.resize(static_cast<size_t>(nb));  // filled in place: no allocation
+  DispatchRecord& tot = r.dispatch_totals;
+  Progress progress(nb, total - start, log.quiet(), stdout, cfg.progress_s);
   const double t0 = now_seconds();
+  r.t0 = t0;
   double last_progress = t0, last_checkpoint = t0, last_signal_poll = t0, drain_deadline = 0;
   int64_t sent = 0, done = 0;
   int s = 0;
@@ -230,6 +275,7 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
     }
     if (sending[s] && ch.test(send[s])) sending[s] = false;
     if (r.stopped_by == 0 && sent < nb && sent - done < inflight && !sending[s]) {
+      const double t_read = now_seconds();
       at::Tensor x = in.rows(first_row(sent), std::min(cfg.batch, total - first_row(sent)));
       if (!at::isfinite(x).all().item<bool>()) {
         at::Tensor bad = at::logical_not(at::isfinite(x).flatten(1).all(1)).nonzero();
@@ -240,7 +286,20 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
                    "too (--strict refuses such inputs)");
         r.nonfinite_rows += bad.size(0);
       }
+      const double t_encode = now_seconds();
       encoder.encode(static_cast<uint64_t>(sent), 0, {x}, send_buf[s]);
+      const double t_sent = now_seconds();
+      tot.time_read += t_encode - t_read;
+      tot.time_encode += t_sent - t_encode;
+      tot.bytes_out += static_cast<double>(send_buf[s].size());
+      if (cfg.trace) {
+        DispatchRecord& d = r.dispatch[sent];
+        d.seq = sent;
+        d.t_sent = t_sent - t0;
+        d.time_read = t_encode - t_read;
+        d.time_encode = t_sent - t_encode;
+        d.bytes_out = static_cast<double>(send_buf[s].size());
+      }
       send[s] = ch.isend(1, kTagData, send_buf[s].data(), send_buf[s].size());
       sending[s] = true;
       s ^= 1;
@@ -250,17 +309,30 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
     size_t n = 0;
     if (ch.test(recv, &n)) {
       Frame f;
+      const double decode_before = r.time_decode_last;
       {
         ScopedTimer t(r.time_decode_last);
         f = decoder.decode(recv_buf.data(), n);
       }
+      const double t_write = now_seconds();
       EP_CHECK(!(f.flags & kFrameEnd), "the last stage ended the stream early, after ", done,
                " of ", nb, " batches");
       EP_CHECK(f.seq == static_cast<uint64_t>(done), "received batch ", f.seq,
                " from the last stage but expected batch ", done);
       sink.write(first_row(done), f.tensors);
       arrival[done] = now_seconds();
+      tot.time_decode += r.time_decode_last - decode_before;
+      tot.time_write += arrival[done] - t_write;
+      tot.bytes_in += static_cast<double>(n);
+      if (cfg.trace) {
+        DispatchRecord& d = r.dispatch[done];
+        d.t_arrived = arrival[done] - t0;
+        d.time_decode = r.time_decode_last - decode_before;
+        d.time_write = arrival[done] - t_write;
+        d.bytes_in = static_cast<double>(n);
+      }
       ++done;
+      progress.update(done, std::min(total, first_row(done)) - start, arrival[done - 1]);
       recv = post_recv();
       progressed = true;
     }
@@ -284,6 +356,9 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
       pause = std::min(pause * 2, std::chrono::microseconds(500));
     }
   }
+  progress.finish(done, std::min(total, first_row(done)) - start, now_seconds());
+  tot.seq = done;
+  if (cfg.trace) r.dispatch.resize(static_cast<size_t>(sent));
   sink.checkpoint();
   // End of stream: it travels through every stage, so when it comes back all work is done.
   for (int i = 0; i < 2; ++i) {
@@ -296,9 +371,15 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
   wait_for([&] { return ch.test(recv, &n); }, cfg.timeout_s, "the end of the stream to return");
   EP_CHECK(decoder.decode(recv_buf.data(), n).flags & kFrameEnd, "unexpected batch after the end");
   wait_for([&] { return ch.test(send[0]); }, cfg.timeout_s, "rank 1 to take the end frame");
+  r.t_end = now_seconds();
   for (int rank = 1; rank <= num_stages; ++rank) {
     r.counters.push_back(counters_from_bytes(recv_bytes(
         ch, rank, kTagStats, cfg.timeout_s, "the counters of rank " + std::to_string(rank))));
+    r.stage_facts.emplace_back();
+    r.stage_batches.emplace_back();
+    trace_from_bytes(recv_bytes(ch, rank, kTagTrace, cfg.timeout_s,
+                                "the trace of rank " + std::to_string(rank)),
+                     &r.stage_facts.back(), &r.stage_batches.back());
   }
   r.link_first = encoder.counters();
   // A stop that came late (after the last batch was sent) still stops nothing: all rows are done.
@@ -387,6 +468,126 @@ void describe_run(H5OutputFile& f, const RunConfig& cfg, const InputSource& in,
   f.set_attribute("command_line", cfg.command_line);
 }
 
+// What rank 0 measured about itself over the stream (times filled by the caller).
+struct RootMeter {
+  RaplCounters rapl;
+  std::vector<uint64_t> energy0;
+  double user0 = 0, system0 = 0;
+  std::string start_time_utc;
+  RootMeter() {
+    energy0 = rapl.read();
+    process_cpu_seconds(&user0, &system0);
+    char buf[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    start_time_utc = buf;
+  }
+};
+
+std::string software_versions() {
+  char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(mpi, &len);
+  std::string mpi_line(mpi, static_cast<size_t>(len));
+  mpi_line = mpi_line.substr(0, mpi_line.find_first_of("\n,"));
+  unsigned h5[3] = {0, 0, 0};
+  H5get_libversion(&h5[0], &h5[1], &h5[2]);
+  return detail::concat("edgepipe 0.1.0; LibTorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
+                        ".", TORCH_VERSION_PATCH, "; ", mpi_line, "; HDF5 ", h5[0], ".", h5[1],
+                        ".", h5[2]);
+}
+
+std::string config_text(const RunConfig& c, const InputSource& in) {
+  return detail::concat("model = ", c.model, "\ninput = ", in.description(), "\nbatch = ", c.batch,
+                        "\nthreads = ", c.threads, "\ninflight = ", c.inflight,
+                        "\ncalibrate = ", c.calibrate, "\ncodec = ", c.codecs.text(),
+                        "\noptimize = ", c.optimize, "\ntimeout = ", c.timeout_s,
+                        "\ntrace = ", c.trace, "\nenergy-model = ", c.energy_model,
+                        "\nenergy-idle-watts = ", c.energy_idle_w,
+                        "\nenergy-core-watts = ", c.energy_core_w, "\n");
+}
+
+// Everything gathered at the end of the stream, as a run log (runlog.h), written to --log.
+void write_log(const RunConfig& cfg, const InputSource& in, const RunPlan& plan, const Results& r,
+               const ClockSync& clocks, const RootMeter& meter, const Log& log) {
+  RunLog L;
+  L.command_line = cfg.command_line;
+  L.config = config_text(cfg, in);
+  L.model = cfg.model;
+  L.model_sha256 = sha256_file(cfg.model);
+  L.output = cfg.output;
+  L.start_time_utc = meter.start_time_utc;
+  L.versions = software_versions();
+  L.stopped_by_signal = r.stopped_by;
+  L.trace = cfg.trace;
+  L.cuts = plan.node_cuts;
+  for (size_t s = 0; s < plan.setups.size(); ++s) {
+    L.stage_rank.push_back(static_cast<int64_t>(s + 1));
+    L.stage_profiled_s.push_back(plan.stage_ms[s] / 1e3);
+  }
+  for (double ms : plan.measured_ms) L.stage_measured_s.push_back(ms / 1e3);
+
+  RankLog root;
+  root.rank = 0;
+  root.facts = sample_rank_facts();
+  root.facts.t_begin = 0;
+  root.facts.t_end = r.t_end - r.t0;
+  double user1 = 0, system1 = 0;
+  process_cpu_seconds(&user1, &system1);
+  root.facts.cpu_user = user1 - meter.user0;
+  root.facts.cpu_system = system1 - meter.system0;
+  const std::vector<uint64_t> energy1 = meter.rapl.read();
+  if (!meter.energy0.empty() && !energy1.empty()) {
+    root.facts.rapl_joules = meter.rapl.joules_between(meter.energy0, energy1);
+    std::snprintf(root.facts.rapl_source, sizeof root.facts.rapl_source, "%s",
+                  meter.rapl.names().c_str());
+  }
+  root.dispatch = r.dispatch;
+  root.dispatch_totals = r.dispatch_totals;
+  L.ranks.push_back(std::move(root));
+  for (size_t i = 0; i < r.stage_facts.size(); ++i) {
+    RankLog rl;
+    rl.rank = static_cast<int>(i + 1);
+    rl.stage = static_cast<int>(i);
+    rl.counters = r.counters[i];
+    rl.clock_offset_s = clocks.offset_s[i + 1];
+    rl.clock_rtt_s = clocks.rtt_s[i + 1];
+    const double shift = rl.clock_offset_s + r.t0;  // this rank's clock -> run time
+    rl.facts = r.stage_facts[i];
+    rl.facts.t_begin -= shift;
+    rl.facts.t_end -= shift;
+    rl.batches = r.stage_batches[i];
+    for (BatchRecord& b : rl.batches) {
+      b.t_begin -= shift;
+      b.t_end -= shift;
+    }
+    L.ranks.push_back(std::move(rl));
+  }
+  EnergyModel model = energy_model_named(cfg.energy_model);
+  if (cfg.energy_idle_w >= 0 || cfg.energy_core_w >= 0) model.name += " with overrides";
+  if (cfg.energy_idle_w >= 0) model.idle_w_per_node = cfg.energy_idle_w;
+  if (cfg.energy_core_w >= 0) model.active_w_per_core = cfg.energy_core_w;
+  std::vector<RankFacts> facts;
+  for (const RankLog& rl : L.ranks) facts.push_back(rl.facts);
+  const std::vector<RankEnergy> energy = attribute_energy(facts, model);
+  for (size_t i = 0; i < L.ranks.size(); ++i) {
+    L.ranks[i].energy_j = energy[i].joules;
+    L.ranks[i].energy_source = energy[i].source;
+  }
+  L.links = links_of(r);
+  L.summary.images = r.images;
+  L.summary.batches = r.dispatch_totals.seq;
+  L.summary.batch_size = cfg.batch;
+  L.summary.wall_s = r.seconds;
+  L.summary.steady_images_per_s = r.steady_per_s;
+  summarise(L);
+  const std::string path = cfg.log.empty() ? default_log_path(cfg.output) : cfg.log;
+  write_run_log(path, L);
+  log.info("run log in " + path + " (edgepipe report " + path + ")");
+}
+
 }  // namespace
 
 int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
@@ -439,7 +640,17 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
                                        "rank " + std::to_string(rank) + " to load its stage");
       EP_CHECK(problem.empty(), "rank ", rank, " could not set up stage ", rank - 1, ": ", problem);
     }
+    // Clocks aligned and the batch count announced (so stages reserve their traces); then the
+    // stream, metered from its first batch.
+    const ClockSync clocks = sync_clocks_root(
+        ch, (in->count() - sink->rows_done() + cfg.batch - 1) / cfg.batch, cfg.timeout_s);
+    const RootMeter meter;
     Results r = stream(cfg, ch, plan, *in, *sink, log);
+    try {
+      write_log(cfg, *in, plan, r, clocks, meter, log);
+    } catch (const std::exception& e) {
+      log.warn(std::string("could not write the run log: ") + e.what());
+    }
     describe_run(sink->file(), cfg, *in, plan, num_stages);
     sink->file().set_attribute("images_per_second", r.steady_per_s);
     record_links(sink->file(), cfg, links_of(r));

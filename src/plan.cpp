@@ -14,8 +14,12 @@
 
 namespace edgepipe {
 
-std::vector<size_t> partition_chain(const std::vector<double>& costs, size_t k) {
+std::vector<size_t> partition_chain(const std::vector<double>& costs, size_t k,
+                                    const std::vector<double>& cut_costs) {
   const size_t n = costs.size();
+  EP_CHECK(cut_costs.empty() || cut_costs.size() == n + 1, "partition_chain: ", cut_costs.size(),
+           " cut costs for ", n, " blocks");
+  auto cut = [&](size_t c) { return cut_costs.empty() ? 0.0 : cut_costs[c]; };
   EP_CHECK(k >= 1, "cannot split a model into 0 stages");
   EP_CHECK(k <= n, "the model has ", n, " blocks, too few for ", k,
            " stages: use fewer ranks (at most ", n + 1, ")");
@@ -29,7 +33,7 @@ std::vector<size_t> partition_chain(const std::vector<double>& costs, size_t k) 
   for (size_t s = 1; s <= k; ++s) {
     for (size_t i = s; i <= n; ++i) {
       for (size_t j = s - 1; j < i; ++j) {
-        double v = std::max(best[s - 1][j], prefix[i] - prefix[j]);
+        double v = std::max(best[s - 1][j], prefix[i] - prefix[j] + cut(j) + cut(i));
         if (v < best[s][i]) {
           best[s][i] = v;
           from[s][i] = j;

@@ -3,15 +3,19 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
 #include "edgepipe/error.h"
 #include "edgepipe/cluster.h"
+#include "edgepipe/energy.h"
 #include "edgepipe/memory.h"
 #include "edgepipe/metrics.h"
 #include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
+#include "edgepipe/trace.h"
 
 namespace edgepipe {
 
@@ -126,7 +130,7 @@ StageRunner prepare_stage(const StageSetup& setup, const RunConfig& cfg, const L
 }
 
 void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, Channel& ch,
-            StageCounters& c) {
+            StageCounters& c, BatchTrace& trace, RankFacts& facts) {
   double t_start = 0;  // set when the first batch arrives: set-up of other ranks is not counted
   const std::string from = detail::concat("a batch from rank ", setup.prev);
   std::vector<char> in_buf[2], out_buf[2];
@@ -182,12 +186,19 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     sending[s] = false;
   };
   int cur = 0, s = 0;
+  // Per-batch records cost one clock reading and a copy of the counters per batch: each part is
+  // the growth of its counter, and each record starts where the previous one ended.
+  facts.t_begin = now_seconds();
+  double t_mark = facts.t_begin;
+  StageCounters before;
   for (;;) {
+    if (trace.enabled()) before = c;
     size_t n = 0;
     if (expected > 0) waiting(detail::concat("batch ", expected, " from rank ", setup.prev));
     if (t_start == 0) {
       wait_for([&] { return service(), ch.test(recv[cur], &n); }, timeout, from);
       t_start = now_seconds();
+      facts.time_first_wait = t_start - facts.t_begin;
     } else {
       ScopedTimer t(c.time_recv_wait);
       wait_for([&] { return service(), ch.test(recv[cur], &n); }, timeout, from);
@@ -199,6 +210,7 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
       frame = decoder.decode(in_buf[cur].data(), n);
     }
     if (frame.flags & kFrameEnd) {
+      ScopedTimer drain(facts.time_drain);
       ch.cancel(recv[cur ^ 1]);
       wait_send(0);
       wait_send(1);
@@ -230,10 +242,28 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     sending[s] = true;
     c.bytes_out += static_cast<double>(out_buf[s].size());
     c.batches += 1;
+    if (trace.enabled()) {
+      BatchRecord r;
+      r.seq = static_cast<int64_t>(frame.seq);
+      r.t_begin = t_mark;
+      r.t_end = t_mark = now_seconds();
+      r.time_recv_wait = c.time_recv_wait - before.time_recv_wait +
+                         (c.batches == 1 ? facts.time_first_wait : 0);
+      r.time_decode = c.time_decode - before.time_decode;
+      r.time_compute = c.time_compute - before.time_compute;
+      r.time_send_wait = c.time_send_wait - before.time_send_wait;
+      r.time_encode = c.time_encode - before.time_encode;
+      r.time_other = (r.t_end - r.t_begin) - (r.time_recv_wait + r.time_decode + r.time_compute +
+                                              r.time_send_wait + r.time_encode);
+      r.bytes_in = c.bytes_in - before.bytes_in;
+      r.bytes_out = c.bytes_out - before.bytes_out;
+      trace.add(r);
+    }
     cur ^= 1;
     s ^= 1;
   }
-  c.time_total = now_seconds() - t_start;
+  facts.t_end = now_seconds();
+  c.time_total = facts.t_end - t_start;
   if (stop_notice >= 0) {  // a small message: sent eagerly, so this does not wait for rank 0
     try {
       wait_for([&] { return ch.test(stop_notice); }, 5, "rank 0 to take the stop notice");
@@ -278,8 +308,35 @@ int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
 
   StageCounters counters;
   try {
-    stream(setup, *stage, cfg, ch, counters);
+    // Rank 0 aligns the clocks and says how many batches to expect (to reserve the trace).
+    const int64_t batches = sync_clocks_worker(ch, cfg.timeout_s);
+    BatchTrace trace(cfg.trace, static_cast<size_t>(std::max<int64_t>(batches, 0)) + 16);
+    const RaplCounters rapl;
+    const std::vector<uint64_t> energy0 = rapl.read();
+    double user0 = 0, system0 = 0, user1 = 0, system1 = 0;
+    process_cpu_seconds(&user0, &system0);
+    RankFacts facts;
+    stream(setup, *stage, cfg, ch, counters, trace, facts);
+    process_cpu_seconds(&user1, &system1);
+    const std::vector<uint64_t> energy1 = rapl.read();
+    const RankFacts now = sample_rank_facts();
+    facts = [&] {  // the stream's times, plus what sample_rank_facts() knows
+      RankFacts f = now;
+      f.t_begin = facts.t_begin;
+      f.t_end = facts.t_end;
+      f.time_drain = facts.time_drain;
+      f.time_first_wait = facts.time_first_wait;
+      return f;
+    }();
+    facts.cpu_user = user1 - user0;
+    facts.cpu_system = system1 - system0;
+    if (!energy0.empty() && !energy1.empty()) {
+      facts.rapl_joules = rapl.joules_between(energy0, energy1);
+      std::snprintf(facts.rapl_source, sizeof facts.rapl_source, "%s", rapl.names().c_str());
+    }
+    facts.records_dropped = trace.dropped();
     send_bytes(ch, 0, kTagStats, counters_to_bytes(counters), cfg.timeout_s);
+    send_bytes(ch, 0, kTagTrace, trace_to_bytes(facts, trace.records()), cfg.timeout_s);
   } catch (const std::exception& e) {
     log.error("stage " + std::to_string(setup.stage) + ": " + e.what());
     ch.abort(1);

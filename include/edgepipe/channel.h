@@ -18,7 +18,9 @@ namespace edgepipe {
 
 // Message tags.
 enum Tag : int { kTagSetup = 1, kTagReady = 2, kTagData = 3, kTagStats = 4, kTagSignal = 5,
-                 kTagStatus = 6 };
+                 kTagStatus = 6,
+                 kTagClock = 7,   // start-up clock alignment (trace.h)
+                 kTagTrace = 8 }; // a stage's per-batch records and facts, after its stats
 
 class Channel {
  public:

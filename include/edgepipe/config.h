@@ -30,6 +30,12 @@ struct RunConfig {
   bool strict = false;               // refuse inputs with NaN or Inf (else: warn)
   std::string max_memory;            // memory a stage rank may use ("" = what the node reports)
   bool quiet = false;                // no progress or summary lines
+  std::string log;                   // run log (`run` only); "" = OUTPUT minus .h5 plus .log.h5
+  bool trace = true;                 // per-batch records in the run log (--no-trace: totals only)
+  double progress_s = 5;             // seconds between progress lines when not on a terminal
+  std::string energy_model = "edge";  // energy model where no RAPL counter is readable (energy.h)
+  double energy_idle_w = -1;         // overrides the model's idle watts per node (< 0: keep)
+  double energy_core_w = -1;         // overrides the model's watts per busy core (< 0: keep)
   uint64_t seed = 1;                 // seed of --synthetic inputs
   int warmup = 3;                    // `single`: untimed batches before timing
   std::string command_line;          // for the record in the outputs file
