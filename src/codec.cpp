@@ -46,8 +46,8 @@ struct TensorDesc {
   uint8_t zfp_mode;  // ZfpMode (zfp methods only)
   uint8_t zfp_dims;  // 1..3
   uint8_t reserved[3];
-  double zfp_param;      // rate (bits/value), precision (bit planes) or absolute tolerance used
-  uint64_t zfp_n[3];     // zfp field dimensions, fastest first
+  double zfp_param;   // rate (bits/value), precision (bit planes) or absolute tolerance used
+  uint64_t zfp_n[3];  // zfp field dimensions, fastest first
   uint64_t raw_bytes;
   uint64_t encoded_bytes;  // bytes in the payload
   uint64_t zfp_bytes;      // the zfp stream's bytes (before lz4, for zfp_lz4)
@@ -319,42 +319,35 @@ size_t frame_bound(const std::vector<TensorMeta>& metas) {
   return n;
 }
 
-ZfpField zfp_field_of(const std::vector<int64_t>& shape, int max_dims) {
+ZfpField zfp_field_of(c10::IntArrayRef shape, int max_dims) {
   EP_CHECK(max_dims >= 1 && max_dims <= 3, "a zfp field has 1 to 3 dimensions, not ", max_dims);
-  std::vector<uint64_t> d;  // slowest first
+  // Axes, slowest first, in a fixed array: this runs for every tensor of every frame.
+  uint64_t d[kMaxDims + 1];
+  size_t n = 0;
   for (int64_t s : shape)
-    if (s != 1) d.push_back(static_cast<uint64_t>(s));
-  if (d.empty()) d.push_back(1);
+    if (s != 1 && n < kMaxDims) d[n++] = static_cast<uint64_t>(s);
+  if (n == 0) d[n++] = 1;
+  auto merge = [&](size_t i) {  // axes i and i + 1 become one
+    d[i] *= d[i + 1];
+    for (size_t k = i + 1; k + 1 < n; ++k) d[k] = d[k + 1];
+    --n;
+  };
   // A zfp block spans 4 values along every axis: an axis shorter than that would be mostly
   // padding, so merge it into its slower neighbour (or the faster one if it is the slowest).
-  for (size_t i = d.size(); i-- > 0 && d.size() > 1;) {
+  for (size_t i = n; i-- > 0 && n > 1;) {
     if (d[i] >= 4) continue;
-    if (i > 0) {
-      d[i - 1] *= d[i];
-      d.erase(d.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      d[1] *= d[0];
-      d.erase(d.begin());
-    }
+    merge(i > 0 ? i - 1 : 0);
   }
-  while (d.size() > static_cast<size_t>(max_dims)) {
-    d[1] *= d[0];
-    d.erase(d.begin());
-  }
+  while (n > static_cast<size_t>(max_dims)) merge(0);
   // Partial blocks are padded: a 14x14 map is 16x16 to zfp, which costs a fixed-rate stream 31%
   // more bits. When the map as one axis (196 = 49 blocks) pads much less, use that.
-  auto padded = [](const std::vector<uint64_t>& v) {
-    double r = 1;
-    for (uint64_t n : v) r *= static_cast<double>((n + 3) / 4 * 4) / static_cast<double>(n);
-    return r;
+  auto padded = [](uint64_t v) {
+    return static_cast<double>((v + 3) / 4 * 4) / static_cast<double>(v);
   };
-  if (d.size() == 3) {
-    std::vector<uint64_t> flat{d[0], d[1] * d[2]};
-    if (padded(d) > 1.1 * padded(flat)) d = flat;
-  }
+  if (n == 3 && padded(d[1]) * padded(d[2]) > 1.1 * padded(d[1] * d[2])) merge(1);
   ZfpField f;
-  f.dims = static_cast<int>(d.size());
-  for (int k = 0; k < f.dims; ++k) f.n[k] = d[d.size() - 1 - static_cast<size_t>(k)];
+  f.dims = static_cast<int>(n);
+  for (size_t k = 0; k < n; ++k) f.n[k] = d[n - 1 - k];
   return f;
 }
 
@@ -362,7 +355,9 @@ ZfpField zfp_field_of(const std::vector<int64_t>& shape, int max_dims) {
 
 struct FrameEncoder::Impl {
   CodecSpec codec;
-  bool measure_error = true;
+  int error_every = 8;       // measure the error of the tensors of one frame in this many
+  uint64_t frames_seen = 0;  // frames with tensors encoded so far
+  bool measure_now = false;  // this frame's turn
   int zfp_max_dims = 0;
   LinkCounters counters;
   Zfp zfp;
@@ -379,12 +374,11 @@ size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorD
   d.method = static_cast<uint8_t>(TensorMethod::raw);
   const zfp_type type = zfp_type_of(t.scalar_type());
   double maxabs = 0;
-  bool use_zfp = codec.is_zfp() && type != zfp_type_none && raw > 0 &&
-                 (type == zfp_type_float
-                      ? scan(static_cast<const float*>(t.data_ptr()), t.numel(), codec.lossy(),
-                             &maxabs)
-                      : scan(static_cast<const double*>(t.data_ptr()), t.numel(), codec.lossy(),
-                             &maxabs));
+  bool use_zfp =
+      codec.is_zfp() && type != zfp_type_none && raw > 0 &&
+      (type == zfp_type_float
+           ? scan(static_cast<const float*>(t.data_ptr()), t.numel(), codec.lossy(), &maxabs)
+           : scan(static_cast<const double*>(t.data_ptr()), t.numel(), codec.lossy(), &maxabs));
   if (use_zfp) {
     const ZfpMode mode = zfp_mode_of(codec.kind);
     double param = codec.param;
@@ -394,7 +388,7 @@ size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorD
     // fields further than 3-D ones (it keeps more bit planes in 3-D to guarantee the bound);
     // at a given rate, 3-D fields have the smaller error.
     const int dims = zfp_max_dims > 0 ? zfp_max_dims : mode == ZfpMode::accuracy ? 2 : 3;
-    const ZfpField f = zfp_field_of(t.sizes().vec(), dims);
+    const ZfpField f = zfp_field_of(t.sizes(), dims);
     const size_t bound = zfp.configure(type, f, mode, param, const_cast<char*>(src));
     zfp.reserve(bound);
     const size_t zbytes = zfp.compress();
@@ -414,18 +408,17 @@ size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorD
       d.zfp_dims = static_cast<uint8_t>(f.dims);
       for (int k = 0; k < 3; ++k) d.zfp_n[k] = k < f.dims ? f.n[k] : 0;
       d.zfp_bytes = zbytes;
-      if (codec.lossy() && measure_error) {
+      if (codec.lossy() && measure_now) {
         const auto t0 = std::chrono::steady_clock::now();
-        if (!check.defined() || check.scalar_type() != t.scalar_type() ||
-            check.numel() < t.numel())
+        if (!check.defined() || check.scalar_type() != t.scalar_type() || check.numel() < t.numel())
           check = at::empty({t.numel()}, t.options());
         EP_CHECK(zfp.decompress(check.data_ptr()) > 0, "zfp failed to decode its own stream");
         if (type == zfp_type_float)
-          add_error(static_cast<const float*>(t.data_ptr()), check.data_ptr<float>(),
-                    t.numel(), maxabs, counters);
+          add_error(static_cast<const float*>(t.data_ptr()), check.data_ptr<float>(), t.numel(),
+                    maxabs, counters);
         else
-          add_error(static_cast<const double*>(t.data_ptr()), check.data_ptr<double>(),
-                    t.numel(), maxabs, counters);
+          add_error(static_cast<const double*>(t.data_ptr()), check.data_ptr<double>(), t.numel(),
+                    maxabs, counters);
         counters.time_error += seconds_since(t0);
       }
       return n;
@@ -443,12 +436,13 @@ size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorD
   return raw;
 }
 
-FrameEncoder::FrameEncoder(const CodecSpec& codec, bool measure_error, int zfp_max_dims)
+FrameEncoder::FrameEncoder(const CodecSpec& codec, int error_every, int zfp_max_dims)
     : impl_(std::make_unique<Impl>()) {
   EP_CHECK(zfp_max_dims >= 0 && zfp_max_dims <= 3, "zfp fields have 1 to 3 dimensions, not ",
            zfp_max_dims);
   impl_->codec = codec;
-  impl_->measure_error = measure_error;
+  EP_CHECK(error_every >= 0, "error_every must not be negative");
+  impl_->error_every = error_every;
   impl_->zfp_max_dims = zfp_max_dims;
   std::snprintf(impl_->counters.codec, sizeof impl_->counters.codec, "%s", codec.name().c_str());
 }
@@ -465,6 +459,8 @@ void FrameEncoder::encode(uint64_t seq, uint32_t flags, const std::vector<at::Te
   EP_CHECK(tensors.size() <= kMaxTensors, "too many tensors for one frame: ", tensors.size());
   auto& ts = impl_->contiguous;
   ts.clear();
+  impl_->measure_now = impl_->error_every > 0 && !tensors.empty() &&
+                       impl_->frames_seen++ % static_cast<uint64_t>(impl_->error_every) == 0;
   size_t head = sizeof(Header), bound = 0;
   for (const auto& t : tensors) {
     EP_CHECK(known_dtype(static_cast<uint8_t>(t.scalar_type())) && t.dim() <= int(kMaxDims),
@@ -516,7 +512,7 @@ void FrameEncoder::encode(uint64_t seq, uint32_t flags, const std::vector<at::Te
 
 void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
                   std::vector<char>& out) {
-  FrameEncoder(CodecSpec{}, false).encode(seq, flags, tensors, out);
+  FrameEncoder(CodecSpec{}, 0).encode(seq, flags, tensors, out);
 }
 
 // ---- decoder ------------------------------------------------------------------------------
@@ -592,9 +588,8 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
     EP_CHECK(count == d.raw_bytes, "frame tensor ", i, ": its shape makes ", count,
              " bytes but it claims ", d.raw_bytes);
     total += count;
-    EP_CHECK(total <= impl_->max_bytes, "frame tensors add up to more than the ",
-             impl_->max_bytes, " bytes this rank accepts (tensor ", i, " has shape ",
-             c10::IntArrayRef(m.shape), ")");
+    EP_CHECK(total <= impl_->max_bytes, "frame tensors add up to more than the ", impl_->max_bytes,
+             " bytes this rank accepts (tensor ", i, " has shape ", c10::IntArrayRef(m.shape), ")");
     const auto method = static_cast<TensorMethod>(d.method);
     switch (method) {
       case TensorMethod::raw:
@@ -603,8 +598,8 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
         break;
       case TensorMethod::lz4:
         EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes && lz4_fits(d.raw_bytes),
-                 "frame tensor ", i, ": lz4 claims ", d.encoded_bytes, " bytes for ",
-                 d.raw_bytes, " raw");
+                 "frame tensor ", i, ": lz4 claims ", d.encoded_bytes, " bytes for ", d.raw_bytes,
+                 " raw");
         break;
       case TensorMethod::zfp:
       case TensorMethod::zfp_lz4: {
@@ -618,16 +613,16 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
         uint64_t n = 1;
         for (int k = 0; k < 3; ++k) {
           const uint64_t nk = d.zfp_n[k];
-          EP_CHECK(k < d.zfp_dims ? nk >= 1 && nk <= (uint64_t(1) << 48) : nk == 0,
-                   "frame tensor ", i, " has a bad zfp field dimension ", nk);
+          EP_CHECK(k < d.zfp_dims ? nk >= 1 && nk <= (uint64_t(1) << 48) : nk == 0, "frame tensor ",
+                   i, " has a bad zfp field dimension ", nk);
           if (k < d.zfp_dims) n = n <= (uint64_t(1) << 48) / nk ? n * nk : ~uint64_t(0);
         }
         EP_CHECK(n == count / c10::elementSize(m.dtype), "frame tensor ", i,
                  ": its zfp field does not match its shape");
         EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes &&
-                     (method == TensorMethod::zfp ? d.zfp_bytes == d.encoded_bytes
-                                                  : d.encoded_bytes < d.zfp_bytes &&
-                                                        lz4_fits(d.zfp_bytes)),
+                     (method == TensorMethod::zfp
+                          ? d.zfp_bytes == d.encoded_bytes
+                          : d.encoded_bytes < d.zfp_bytes && lz4_fits(d.zfp_bytes)),
                  "frame tensor ", i, ": inconsistent zfp byte counts (", d.encoded_bytes,
                  " encoded, ", d.zfp_bytes, " zfp, ", d.raw_bytes, " raw)");
         break;
@@ -654,8 +649,8 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
     const auto method = static_cast<TensorMethod>(d.method);
     if (method == TensorMethod::raw) {
       // from_blob does not copy: the tensor views the caller's buffer.
-      f.tensors.push_back(at::from_blob(const_cast<char*>(src), m.shape,
-                                        at::TensorOptions().dtype(m.dtype)));
+      f.tensors.push_back(
+          at::from_blob(const_cast<char*>(src), m.shape, at::TensorOptions().dtype(m.dtype)));
     } else if (method == TensorMethod::lz4) {
       at::Tensor t = impl_->buffer(i, m);
       int r = LZ4_decompress_safe(src, static_cast<char*>(t.data_ptr()),

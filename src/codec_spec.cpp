@@ -99,8 +99,8 @@ CodecSpec parse_codec(const std::string& text_in) {
   CodecSpec spec;
   std::string base = text;
   const std::string suffix = "+lz4";
-  if (base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(),
-                                                  suffix) == 0) {
+  if (base.size() > suffix.size() &&
+      base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
     spec.lz4 = true;
     base.resize(base.size() - suffix.size());
   }
@@ -133,8 +133,8 @@ CodecSpec parse_codec(const std::string& text_in) {
     return spec;
   }
   double v = 0;
-  EP_CHECK(colon != std::string::npos && parse_number(param, &v), "codec '", text_in, "': ",
-           info->name, " needs a number: ", usage_of(*info), ", e.g. ",
+  EP_CHECK(colon != std::string::npos && parse_number(param, &v), "codec '", text_in,
+           "': ", info->name, " needs a number: ", usage_of(*info), ", e.g. ",
            spec.kind == CodecKind::zfp_rate        ? "zfp-rate:8 (bits per value)"
            : spec.kind == CodecKind::zfp_precision ? "zfp-precision:16 (bit planes)"
            : spec.kind == CodecKind::zfp_accuracy  ? "zfp-accuracy:1e-3 (absolute error)"
@@ -208,11 +208,11 @@ LinkCodecs parse_link_codecs(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    EP_CHECK(used == num.size() && !num.empty() && link >= 1 && link <= 1 << 20, "--codec '",
-             text, "': '", num, "' is not a link number (links are 1, 2, ...: link i carries ",
+    EP_CHECK(used == num.size() && !num.empty() && link >= 1 && link <= 1 << 20, "--codec '", text,
+             "': '", num, "' is not a link number (links are 1, 2, ...: link i carries ",
              "data into rank i)");
-    EP_CHECK(!lc.per_link.count(static_cast<int>(link)), "--codec '", text, "' names link ",
-             link, " twice");
+    EP_CHECK(!lc.per_link.count(static_cast<int>(link)), "--codec '", text, "' names link ", link,
+             " twice");
     lc.per_link[static_cast<int>(link)] = parse_codec(item.substr(eq + 1));
   }
   EP_CHECK(items > 0, "--codec is empty: give a codec name such as raw, lz4 or zfp-rate:8");

@@ -91,6 +91,9 @@ po::options_description run_options(bool pipeline) {
                                       "records")
       ("progress", po::value<double>()->default_value(5), "seconds between progress lines when "
                                                          "not on a terminal (0 = none)")
+      ("progress-lines", po::bool_switch(), "progress as separate lines even on a terminal "
+                                            "(mpirun gives rank 0 a terminal even when its own "
+                                            "output goes to a file)")
       ("energy-model", po::value<std::string>()->default_value("edge"), "energy model where no "
                  "RAPL counter is readable: edge (Raspberry Pi 4) or server (a Xeon core)")
       ("energy-idle-watts", po::value<double>(), "idle watts per node (overrides the model)")
@@ -171,6 +174,7 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
     if (vm.count("log")) c.log = vm["log"].as<std::string>();
     c.trace = !vm["no-trace"].as<bool>();
     c.progress_s = vm["progress"].as<double>();
+    c.progress_lines = vm["progress-lines"].as<bool>();
     EP_CHECK(c.progress_s >= 0, "--progress must not be negative, got ", c.progress_s);
     c.energy_model = vm["energy-model"].as<std::string>();
     EP_CHECK(c.energy_model == "edge" || c.energy_model == "server", "--energy-model must be "

@@ -92,7 +92,7 @@ std::vector<double> cut_costs_ms(const ModelProfile& prof) {
     if (prof.cut_bytes(c) > prof.cut_bytes(largest)) largest = c;
   std::vector<at::Tensor> tensors;
   for (const auto& m : prof.cut_metas[largest]) tensors.push_back(at::rand(m.shape).to(m.dtype));
-  FrameEncoder encoder({}, false);
+  FrameEncoder encoder({}, 0);  // raw frames, no error measurement
   FrameDecoder decoder;
   std::vector<char> frame;
   std::vector<double> t;
@@ -253,7 +253,8 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
   std::vector<double> arrival(nb);
   if (cfg.trace) r.dispatch.resize(static_cast<size_t>(nb));  // filled in place: no allocation
   DispatchRecord& tot = r.dispatch_totals;
-  Progress progress(nb, total - start, log.quiet(), stdout, cfg.progress_s);
+  Progress progress(nb, total - start, log.quiet(), stdout, cfg.progress_s,
+                    cfg.progress_lines ? 0 : -1);
   const double t0 = now_seconds();
   r.t0 = t0;
   double last_progress = t0, last_checkpoint = t0, last_signal_poll = t0, drain_deadline = 0;
@@ -531,7 +532,7 @@ void write_log(const RunConfig& cfg, const InputSource& in, const RunPlan& plan,
 
   RankLog root;
   root.rank = 0;
-  root.facts = sample_rank_facts();
+  sample_rank_facts(&root.facts);
   root.facts.t_begin = 0;
   root.facts.t_end = r.t_end - r.t0;
   double user1 = 0, system1 = 0;

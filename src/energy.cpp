@@ -24,7 +24,8 @@ EnergyModel energy_model_named(const std::string& name) {
   // A server core: 150 W TDP / 20 cores of a Xeon Gold 6248 (Intel ARK); a 2-socket node idles
   // at about 60 W (order of magnitude of SPECpower_ssj2008 idle results).
   if (name == "server") return {"server", 60.0, 7.5};
-  EP_FAIL("unknown energy model '", name, "': expected edge or server (or give "
+  EP_FAIL("unknown energy model '", name,
+          "': expected edge or server (or give "
           "--energy-idle-watts and --energy-core-watts)");
 }
 
@@ -46,8 +47,7 @@ RaplCounters::RaplCounters(const std::string& root) {
   for (const auto& e : fs::directory_iterator(root, ec)) {
     const std::string n = e.path().filename().string();
     // Package zones only: "intel-rapl:0"; sub-zones "intel-rapl:0:0" are parts of a package.
-    if (n.rfind("intel-rapl:", 0) == 0 && n.find(':', 11) == std::string::npos)
-      names.push_back(n);
+    if (n.rfind("intel-rapl:", 0) == 0 && n.find(':', 11) == std::string::npos) names.push_back(n);
   }
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
@@ -107,14 +107,13 @@ std::vector<RankEnergy> attribute_energy(const std::vector<RankFacts>& ranks,
       if (rapl) {
         out[i].joules = cpu_sum > 0 ? node_j * cpu / cpu_sum : node_j / n;
         out[i].source = detail::concat("RAPL ", f.rapl_source, " (package energy of ", host,
-                                       ", split among its ", members.size(),
-                                       " ranks by CPU time)");
+                                       ", split among its ", members.size(), " ranks by CPU time)");
       } else {
         out[i].joules =
             model.idle_w_per_node / n * (f.t_end - f.t_begin) + model.active_w_per_core * cpu;
-        out[i].source = detail::concat(model.description(), "; idle power of ", host,
-                                       " split among its ", members.size(),
-                                       " ranks (no readable RAPL counter)");
+        out[i].source =
+            detail::concat(model.description(), "; idle power of ", host, " split among its ",
+                           members.size(), " ranks (no readable RAPL counter)");
       }
     }
   }

@@ -4,15 +4,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace edgepipe {
+
+namespace {
+bool in_batch_job() {
+  if (std::getenv("SLURM_JOB_ID") && !std::getenv("SLURM_PTY_PORT")) return true;
+  return std::getenv("PBS_JOBID") || std::getenv("LSB_JOBID");
+}
+}  // namespace
 
 Progress::Progress(int64_t total_batches, int64_t total_images, bool quiet, std::FILE* out,
                    double every_s, int in_place)
     : total_batches_(total_batches),
       total_images_(total_images),
       quiet_(quiet || every_s <= 0),
-      in_place_(in_place >= 0 ? in_place != 0 : isatty(fileno(out)) != 0),
+      in_place_(in_place >= 0 ? in_place != 0 : isatty(fileno(out)) != 0 && !in_batch_job()),
       out_(out),
       every_s_(in_place_ ? std::min(every_s, 0.5) : every_s) {}
 

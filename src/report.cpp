@@ -29,8 +29,8 @@ std::string f(const char* fmt, double v) {
 // One row per rank: the figures of the table, per batch where it says so.
 struct Row {
   int rank = 0, stage = -1;
-  double batches = 0, compute_ms = 0, codec_ms = 0, wait_ms = 0, util = 0, mb_out = 0,
-         ratio = 0, energy = 0, wall = 0, other = 0;
+  double batches = 0, compute_ms = 0, codec_ms = 0, wait_ms = 0, util = 0, mb_out = 0, ratio = 0,
+         energy = 0, wall = 0, other = 0;
 };
 
 std::vector<Row> rows_of(const RunLogFile& log) {
@@ -67,12 +67,17 @@ std::string report_text(const RunLogFile& log, const std::string& name) {
   const auto& sum = log.summary;
   s << "run log " << name << "\n";
   s << "  " << text(log.run_text, "command_line") << "\n";
-  s << "  model " << text(log.run_text, "model") << ", started " << text(log.run_text, "start_time_utc")
-    << "\n\n";
-  s << "  stage  rank  batches  compute ms  codec ms  wait ms  util %  MB out  ratio  energy J\n";
+  s << "  model " << text(log.run_text, "model") << ", started "
+    << text(log.run_text, "start_time_utc") << "\n";
+  if (get(log.run, "stopped_by_signal") != 0)
+    s << "  stopped by signal " << get(log.run, "stopped_by_signal")
+      << " before the end: the figures cover the part that ran\n";
+  if (get(log.run, "trace", 1) == 0) s << "  per-batch records off (--no-trace): totals only\n";
+  s << "\n  stage  rank  batches  compute ms  codec ms  wait ms  util %  MB out  ratio  energy J\n";
   char line[200];
   for (const Row& r : rows_of(log)) {
-    std::snprintf(line, sizeof line, "  %5s  %4d  %7.0f  %10s  %8.2f  %7s  %6s  %6.2f  %5s  %8.2f\n",
+    std::snprintf(line, sizeof line,
+                  "  %5s  %4d  %7.0f  %10s  %8.2f  %7s  %6s  %6.2f  %5s  %8.2f\n",
                   r.stage < 0 ? "in/out" : std::to_string(r.stage).c_str(), r.rank, r.batches,
                   r.stage < 0 ? "-" : f("%.2f", r.compute_ms).c_str(), r.codec_ms,
                   r.stage < 0 ? "-" : f("%.2f", r.wait_ms).c_str(),
@@ -86,7 +91,8 @@ std::string report_text(const RunLogFile& log, const std::string& name) {
                 "throughput %.2f images/s (%.2f once full), %0.f images in %.2f s; period %.2f ms "
                 "per batch (plan predicted %.2f ms)\n",
                 get(sum, "images_per_s"), get(sum, "steady_images_per_s"), get(sum, "images"),
-                get(sum, "wall_s"), 1e3 * get(sum, "period_s"), 1e3 * get(sum, "predicted_period_s"));
+                get(sum, "wall_s"), 1e3 * get(sum, "period_s"),
+                1e3 * get(sum, "predicted_period_s"));
   s << line;
   s << "bottleneck: " << text(log.summary_text, "bottleneck_cause") << " - "
     << text(log.summary_text, "bottleneck_reason") << "\n";
@@ -109,10 +115,12 @@ std::string compare_text(const RunLogFile& a, const std::string& name_a, const R
   };
   std::snprintf(line, sizeof line, "  %-34s %12s %12s %8s\n", "figure", "A", "B", "B/A");
   s << line;
-  put("throughput images/s", get(a.summary, "images_per_s"), get(b.summary, "images_per_s"), "%.2f");
+  put("throughput images/s", get(a.summary, "images_per_s"), get(b.summary, "images_per_s"),
+      "%.2f");
   put("steady throughput images/s", get(a.summary, "steady_images_per_s"),
       get(b.summary, "steady_images_per_s"), "%.2f");
-  put("period ms/batch", 1e3 * get(a.summary, "period_s"), 1e3 * get(b.summary, "period_s"), "%.2f");
+  put("period ms/batch", 1e3 * get(a.summary, "period_s"), 1e3 * get(b.summary, "period_s"),
+      "%.2f");
   put("wall s", get(a.summary, "wall_s"), get(b.summary, "wall_s"), "%.2f");
   put("energy J/image", get(a.summary, "energy_per_image_j"), get(b.summary, "energy_per_image_j"),
       "%.4f");
@@ -134,8 +142,9 @@ std::string compare_text(const RunLogFile& a, const std::string& name_a, const R
 
 int run_report(int argc, const char* const argv[], std::ostream& out) {
   std::vector<std::string> args(argv + 2, argv + argc);
-  const char* usage = "usage: edgepipe report RUN.log.h5\n"
-                      "       edgepipe report --compare A.log.h5 B.log.h5\n";
+  const char* usage =
+      "usage: edgepipe report RUN.log.h5\n"
+      "       edgepipe report --compare A.log.h5 B.log.h5\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     out << usage;
     return args.empty() ? 2 : 0;

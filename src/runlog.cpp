@@ -116,8 +116,8 @@ void attr(hid_t obj, const std::string& name, const std::string& v) {
   H5Id type(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
   h5_check(H5Tset_size(type.get(), std::max<size_t>(v.size(), 1)), "string size");
   H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "scalar dataspace");
-  H5Id a(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-         H5Aclose, "attribute " + name);
+  H5Id a(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+         "attribute " + name);
   std::string padded = v.empty() ? std::string(1, '\0') : v;
   h5_check(H5Awrite(a.get(), type.get(), padded.data()), "writing attribute " + name);
 }
@@ -132,8 +132,9 @@ void dataset_1d(hid_t parent, const std::string& name, const std::vector<T>& v, 
   H5Id d(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
                     H5P_DEFAULT),
          H5Dclose, "creating dataset " + name);
-  if (n) h5_check(H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
-                  "writing dataset " + name);
+  if (n)
+    h5_check(H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
+             "writing dataset " + name);
 }
 
 void doubles(hid_t parent, const std::string& name, const std::vector<double>& v,
@@ -203,24 +204,22 @@ struct LinkRow {
 };
 
 H5Id link_type() {
-  H5Id t = compound(sizeof(LinkRow),
-                    {{"link", offsetof(LinkRow, link), true},
-                     {"from_rank", offsetof(LinkRow, from_rank), true},
-                     {"to_rank", offsetof(LinkRow, to_rank), true}});
+  H5Id t = compound(sizeof(LinkRow), {{"link", offsetof(LinkRow, link), true},
+                                      {"from_rank", offsetof(LinkRow, from_rank), true},
+                                      {"to_rank", offsetof(LinkRow, to_rank), true}});
   H5Id str(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
   h5_check(H5Tset_size(str.get(), sizeof(LinkRow::codec)), "string size");
   h5_check(H5Tinsert(t.get(), "codec", offsetof(LinkRow, codec), str.get()), "codec member");
-  const std::vector<Field> rest = {
-      {"frames", offsetof(LinkRow, frames), false},
-      {"bytes_raw", offsetof(LinkRow, bytes_raw), false},
-      {"bytes_encoded", offsetof(LinkRow, bytes_encoded), false},
-      {"bytes_frames", offsetof(LinkRow, bytes_frames), false},
-      {"ratio", offsetof(LinkRow, ratio), false},
-      {"time_encode_s", offsetof(LinkRow, time_encode), false},
-      {"time_decode_s", offsetof(LinkRow, time_decode), false},
-      {"time_error_s", offsetof(LinkRow, time_error), false},
-      {"error_max_rel", offsetof(LinkRow, error_max_rel), false},
-      {"error_rel_l2", offsetof(LinkRow, error_rel_l2), false}};
+  const std::vector<Field> rest = {{"frames", offsetof(LinkRow, frames), false},
+                                   {"bytes_raw", offsetof(LinkRow, bytes_raw), false},
+                                   {"bytes_encoded", offsetof(LinkRow, bytes_encoded), false},
+                                   {"bytes_frames", offsetof(LinkRow, bytes_frames), false},
+                                   {"ratio", offsetof(LinkRow, ratio), false},
+                                   {"time_encode_s", offsetof(LinkRow, time_encode), false},
+                                   {"time_decode_s", offsetof(LinkRow, time_decode), false},
+                                   {"time_error_s", offsetof(LinkRow, time_error), false},
+                                   {"error_max_rel", offsetof(LinkRow, error_max_rel), false},
+                                   {"error_rel_l2", offsetof(LinkRow, error_rel_l2), false}};
   for (const Field& f : rest)
     h5_check(H5Tinsert(t.get(), f.name, f.offset, H5T_NATIVE_DOUBLE), f.name);
   return t;
@@ -257,8 +256,8 @@ void write_totals(hid_t g, const RankLog& r) {
   }
   const StageCounters& c = r.counters;
   const double recv_wait = c.time_recv_wait + f.time_first_wait;
-  const double named = recv_wait + c.time_decode + c.time_compute + c.time_send_wait +
-                       c.time_encode + f.time_drain;
+  const double named =
+      recv_wait + c.time_decode + c.time_compute + c.time_send_wait + c.time_encode + f.time_drain;
   attr(g, "batches", c.batches);
   attr(g, "time_recv_wait_s", recv_wait);
   attr(g, "time_decode_s", c.time_decode);
@@ -296,13 +295,15 @@ void write_run_log(const std::string& path, const RunLog& log) {
       attr(g.get(), "versions", log.versions);
       attr_int(g.get(), "ranks", static_cast<int64_t>(log.ranks.size()));
       std::string hosts;
-      for (const RankLog& r : log.ranks) hosts += (hosts.empty() ? "" : ",") + std::string(r.facts.host);
+      for (const RankLog& r : log.ranks)
+        hosts += (hosts.empty() ? "" : ",") + std::string(r.facts.host);
       attr(g.get(), "hosts", hosts);
       attr_int(g.get(), "stopped_by_signal", log.stopped_by_signal);
       attr_int(g.get(), "complete", log.stopped_by_signal == 0 ? 1 : 0);
       attr_int(g.get(), "trace", log.trace ? 1 : 0);
-      attr(g.get(), "time_origin", "seconds since rank 0 started streaming, on rank 0's steady "
-                                   "clock; other ranks' clocks aligned at start-up");
+      attr(g.get(), "time_origin",
+           "seconds since rank 0 started streaming, on rank 0's steady "
+           "clock; other ranks' clocks aligned at start-up");
     }
     {
       H5Id g = group(f, "plan");
@@ -384,7 +385,8 @@ void write_run_log(const std::string& path, const RunLog& log) {
         const double wall = r.facts.t_end - r.facts.t_begin;
         const StageCounters& c = r.counters;
         util.push_back(r.stage >= 0 && wall > 0
-                           ? (c.time_decode + c.time_compute + c.time_encode) / wall : 0.0);
+                           ? (c.time_decode + c.time_compute + c.time_encode) / wall
+                           : 0.0);
       }
       doubles(g.get(), "rank_energy_j", energy, "joules, by rank");
       doubles(g.get(), "rank_utilisation", util,
@@ -455,7 +457,7 @@ RunLogFile read_run_log(const std::string& path) {
   RunLogFile out;
   {
     H5Id g = open_group(file.get(), "run", path);
-    read_attrs(g.get(), "/run", nullptr, &out.run_text);
+    read_attrs(g.get(), "/run", &out.run, &out.run_text);
   }
   {
     H5Id g = open_group(file.get(), "summary", path);

@@ -57,17 +57,15 @@ void copy_text(char* dst, size_t n, const std::string& s) {
 
 }  // namespace
 
-RankFacts sample_rank_facts() {
-  RankFacts f;
+void sample_rank_facts(RankFacts* f) {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "unknown");
-  copy_text(f.host, sizeof f.host, host);
-  copy_text(f.cpus, sizeof f.cpus, cpu_list());
-  f.threads = thread_count();
-  f.intra_op_threads = at::get_num_threads();
+  copy_text(f->host, sizeof f->host, host);
+  copy_text(f->cpus, sizeof f->cpus, cpu_list());
+  f->threads = thread_count();
+  f->intra_op_threads = at::get_num_threads();
   rusage u{};
-  if (getrusage(RUSAGE_SELF, &u) == 0) f.peak_rss_bytes = 1024.0 * u.ru_maxrss;  // KiB on Linux
-  return f;
+  if (getrusage(RUSAGE_SELF, &u) == 0) f->peak_rss_bytes = 1024.0 * u.ru_maxrss;  // KiB on Linux
 }
 
 std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord>& records) {
@@ -80,8 +78,9 @@ std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord
 
 void trace_from_bytes(const std::string& bytes, RankFacts* facts,
                       std::vector<BatchRecord>* records) {
-  EP_CHECK(bytes.size() >= sizeof *facts && (bytes.size() - sizeof *facts) % sizeof(BatchRecord) == 0,
-           "trace message has ", bytes.size(), " bytes: not facts + whole records");
+  EP_CHECK(
+      bytes.size() >= sizeof *facts && (bytes.size() - sizeof *facts) % sizeof(BatchRecord) == 0,
+      "trace message has ", bytes.size(), " bytes: not facts + whole records");
   std::memcpy(facts, bytes.data(), sizeof *facts);
   records->resize((bytes.size() - sizeof *facts) / sizeof(BatchRecord));
   if (!records->empty())
@@ -106,8 +105,8 @@ ClockSync sync_clocks_root(Channel& ch, int64_t batches, double timeout_s) {
       Ping p{now_seconds(), batches};
       send_bytes(ch, rank, kTagClock, std::string(reinterpret_cast<const char*>(&p), sizeof p),
                  timeout_s);
-      std::string reply = recv_bytes(ch, rank, kTagClock, timeout_s,
-                                     "rank " + std::to_string(rank) + "'s clock");
+      std::string reply =
+          recv_bytes(ch, rank, kTagClock, timeout_s, "rank " + std::to_string(rank) + "'s clock");
       const double t2 = now_seconds();
       EP_CHECK(reply.size() == sizeof(double), "clock reply of ", reply.size(), " bytes");
       double t_rank;

@@ -319,15 +319,7 @@ int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
     stream(setup, *stage, cfg, ch, counters, trace, facts);
     process_cpu_seconds(&user1, &system1);
     const std::vector<uint64_t> energy1 = rapl.read();
-    const RankFacts now = sample_rank_facts();
-    facts = [&] {  // the stream's times, plus what sample_rank_facts() knows
-      RankFacts f = now;
-      f.t_begin = facts.t_begin;
-      f.t_end = facts.t_end;
-      f.time_drain = facts.time_drain;
-      f.time_first_wait = facts.time_first_wait;
-      return f;
-    }();
+    sample_rank_facts(&facts);
     facts.cpu_user = user1 - user0;
     facts.cpu_system = system1 - system0;
     if (!energy0.empty() && !energy1.empty()) {

@@ -59,16 +59,25 @@ void refresh_crc(std::vector<char>& f) {
   const uint64_t payload = peek<uint64_t>(f, kPayloadBytesAt);
   if (payload > f.size()) return;
   const size_t head = f.size() - payload;
-  uint32_t crc = static_cast<uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(f.data() + head),
-            static_cast<uInt>(payload)));
+  uint32_t crc = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0),
+                                             reinterpret_cast<const Bytef*>(f.data() + head),
+                                             static_cast<uInt>(payload)));
   poke(f, kCrcAt, crc);
 }
 
 const char* kAllCodecs[] = {
-    "raw",          "lz4",           "zfp-reversible",    "zfp-reversible+lz4",
-    "zfp-rate:8",   "zfp-rate:4+lz4", "zfp-precision:16",  "zfp-precision:12+lz4",
-    "zfp-accuracy:1e-3", "zfp-accuracy:1e-2+lz4", "zfp-relacc:1e-3", "zfp-relacc:1e-2+lz4",
+    "raw",
+    "lz4",
+    "zfp-reversible",
+    "zfp-reversible+lz4",
+    "zfp-rate:8",
+    "zfp-rate:4+lz4",
+    "zfp-precision:16",
+    "zfp-precision:12+lz4",
+    "zfp-accuracy:1e-3",
+    "zfp-accuracy:1e-2+lz4",
+    "zfp-relacc:1e-3",
+    "zfp-relacc:1e-2+lz4",
 };
 
 }  // namespace
@@ -198,18 +207,18 @@ TEST_P(EveryCodec, RoundTripsManyShapesAndDtypes) {
   at::manual_seed(7);
   std::vector<at::Tensor> in{
       activation({1, 16, 12, 12}),
-      activation({3, 8, 5, 7}),                       // odd sizes: partial zfp blocks
-      at::randn({2, 1000}),                           // logits
-      at::randn({5}),                                 // fewer values than a block
+      activation({3, 8, 5, 7}),  // odd sizes: partial zfp blocks
+      at::randn({2, 1000}),      // logits
+      at::randn({5}),            // fewer values than a block
       at::randn({1}),
-      at::randn({0, 4}),                              // empty
-      at::randn({2, 3, 4, 5, 3}),                     // 5-D
+      at::randn({0, 4}),           // empty
+      at::randn({2, 3, 4, 5, 3}),  // 5-D
       activation({1, 8, 6, 6}).to(at::kDouble),
-      at::arange(100, at::kLong),                     // indices
-      at::randn({4, 4}) > 0,                          // mask
+      at::arange(100, at::kLong),  // indices
+      at::randn({4, 4}) > 0,       // mask
       at::randn({3, 9}).to(at::kHalf),
       at::randint(0, 255, {64}, at::kByte),
-      at::randn({6, 6}).t(),                          // non-contiguous
+      at::randn({6, 6}).t(),  // non-contiguous
   };
   FrameEncoder enc(codec);
   std::vector<char> buf;
@@ -231,7 +240,8 @@ TEST_P(EveryCodec, RoundTripsManyShapesAndDtypes) {
       continue;
     }
     const double maxabs = x.numel() ? x.abs().max().item<double>() : 0;
-    const double err = x.numel() ? (y.to(at::kDouble) - x.to(at::kDouble)).abs().max().item<double>() : 0;
+    const double err =
+        x.numel() ? (y.to(at::kDouble) - x.to(at::kDouble)).abs().max().item<double>() : 0;
     if (codec.kind == CodecKind::zfp_accuracy)
       EXPECT_LE(err, codec.param) << i;
     else if (codec.kind == CodecKind::zfp_relacc)
@@ -338,6 +348,14 @@ TEST(Codec, LossyErrorIsMeasured) {
   EXPECT_EQ(rel.counters().lossy_tensors, 1);
   EXPECT_GT(rel.counters().ref_sq, 0);
   EXPECT_GT(rel.counters().time_error, 0);
+  // The pipeline samples: the first frame, then one in 8 (error_every).
+  FrameEncoder sampled(parse_codec("zfp-rate:8"));
+  for (int i = 0; i < 17; ++i) sampled.encode(i, 0, {x, x}, buf);
+  EXPECT_EQ(sampled.counters().lossy_tensors, 3 * 2);  // frames 0, 8 and 16
+  FrameEncoder never(parse_codec("zfp-rate:8"), 0);
+  never.encode(0, 0, {x}, buf);
+  EXPECT_EQ(never.counters().lossy_tensors, 0);
+  EXPECT_EQ(never.counters().time_error, 0);
 }
 
 TEST(Codec, BuffersAreReusedOnceWarm) {

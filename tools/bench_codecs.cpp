@@ -114,7 +114,7 @@ void measure(const std::vector<at::Tensor>& in, const std::vector<at::Tensor>& o
 
 Row bench_codec(const std::vector<at::Tensor>& acts, const CodecSpec& codec, int reps,
                 int field_dims) {
-  FrameEncoder enc(codec, /*measure_error=*/false, field_dims);
+  FrameEncoder enc(codec, /*error_every=*/0, field_dims);
   FrameDecoder dec;
   std::vector<char> buf;
   std::vector<double> te, td;
@@ -155,7 +155,8 @@ int run(const Options& o) {
   for (const std::string& path : o.models) {
     ModelGraph mg = load_model_graph(path);
     std::vector<int64_t> shape = mg.input_shape;
-    EP_CHECK(!shape.empty(), path, " records no input shape (export it with tools/export_models.py)");
+    EP_CHECK(!shape.empty(), path,
+             " records no input shape (export it with tools/export_models.py)");
     shape[0] = o.batch;
     at::manual_seed(static_cast<int64_t>(o.seed));
     at::Tensor input = at::randn(shape);
@@ -230,10 +231,10 @@ int run(const Options& o) {
     if (o.field_dims && parse_codec(r.codec).is_zfp())
       codec += r.field_dims ? " (at most " + std::to_string(r.field_dims) + "-D)" : " (default)";
     char line[512];
-    std::snprintf(line, sizeof line, "| %s | %zu | %s | %.2f | %s | %.2fx | %.0f | %.0f | %.2f | %s | %s |\n",
-                  r.model.c_str(), r.node, r.shapes.c_str(), r.mb, codec.c_str(), r.ratio,
-                  r.enc_mbs, r.dec_mbs, r.codec_ms, fmt_err(r.max_rel, lossy).c_str(),
-                  fmt_err(r.rel_l2, lossy).c_str());
+    std::snprintf(
+        line, sizeof line, "| %s | %zu | %s | %.2f | %s | %.2fx | %.0f | %.0f | %.2f | %s | %s |\n",
+        r.model.c_str(), r.node, r.shapes.c_str(), r.mb, codec.c_str(), r.ratio, r.enc_mbs,
+        r.dec_mbs, r.codec_ms, fmt_err(r.max_rel, lossy).c_str(), fmt_err(r.rel_l2, lossy).c_str());
     std::cout << line;
   }
   std::cout << "\n";

@@ -55,28 +55,30 @@ struct ZfpField {
   int dims = 1;
   uint64_t n[3] = {1, 1, 1};
 };
-ZfpField zfp_field_of(const std::vector<int64_t>& shape, int max_dims = 3);
+ZfpField zfp_field_of(c10::IntArrayRef shape, int max_dims = 3);
 
 // A decoded frame.
 struct Frame {
   uint64_t seq = 0;
   uint32_t flags = 0;
-  CodecSpec codec;                    // the link's codec, as the header says
-  std::vector<at::Tensor> tensors;    // valid until the decoder's next decode and while the
-                                      // frame's buffer is unchanged (raw tensors view it)
-  std::vector<TensorMethod> methods;  // per tensor
+  CodecSpec codec;                            // the link's codec, as the header says
+  std::vector<at::Tensor> tensors;            // valid until the decoder's next decode and while the
+                                              // frame's buffer is unchanged (raw tensors view it)
+  std::vector<TensorMethod> methods;          // per tensor
   uint64_t bytes_raw = 0, bytes_encoded = 0;  // tensor bytes before and after encoding
 };
 
 // Encodes frames with one link's codec. Owns the zfp and lz4 state and scratch buffers, reused
 // from frame to frame: once warm, encoding allocates nothing. Keeps the link's totals (bytes,
-// time, and for lossy codecs the error of every tensor, measured by decoding it again).
+// time, and for lossy codecs the error of the tensors, measured by decoding them again).
 class FrameEncoder {
  public:
+  // error_every: with a lossy codec, measure the error of every tensor of the first frame and of
+  // one frame in error_every after it (0: never). Measuring costs about a decode, so the
+  // pipeline samples (the default) rather than doubling the codec's cost on every batch.
   // zfp_max_dims 1..3 forces zfp_field_of's max_dims (to compare layouts: tools/bench_codecs);
   // 0 chooses by zfp mode, as edgepipe runs.
-  explicit FrameEncoder(const CodecSpec& codec = {}, bool measure_error = true,
-                        int zfp_max_dims = 0);
+  explicit FrameEncoder(const CodecSpec& codec = {}, int error_every = 8, int zfp_max_dims = 0);
   ~FrameEncoder();
   FrameEncoder(FrameEncoder&&) noexcept;
   FrameEncoder& operator=(FrameEncoder&&) noexcept;

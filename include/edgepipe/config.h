@@ -33,6 +33,7 @@ struct RunConfig {
   std::string log;                   // run log (`run` only); "" = OUTPUT minus .h5 plus .log.h5
   bool trace = true;                 // per-batch records in the run log (--no-trace: totals only)
   double progress_s = 5;             // seconds between progress lines when not on a terminal
+  bool progress_lines = false;       // progress as separate lines even on a terminal
   std::string energy_model = "edge";  // energy model where no RAPL counter is readable (energy.h)
   double energy_idle_w = -1;         // overrides the model's idle watts per node (< 0: keep)
   double energy_core_w = -1;         // overrides the model's watts per busy core (< 0: keep)

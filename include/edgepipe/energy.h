@@ -14,7 +14,7 @@ namespace edgepipe {
 // core kept busy (one CPU second costs active_w_per_core joules). docs/runlog.md gives the
 // sources of the named models.
 struct EnergyModel {
-  std::string name;              // "edge", "server" or "custom"
+  std::string name;  // "edge", "server" or "custom"
   double idle_w_per_node = 0;
   double active_w_per_core = 0;
   std::string description() const;  // "model edge: 2.7 W idle per node + 0.925 W per busy core"

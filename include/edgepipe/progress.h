@@ -10,9 +10,11 @@ namespace edgepipe {
 
 class Progress {
  public:
-  // `out` is usually stdout; `in_place` is isatty(out) unless forced (tests).
-  Progress(int64_t total_batches, int64_t total_images, bool quiet, std::FILE* out,
-           double every_s, int in_place = -1);
+  // `out` is usually stdout. in_place: 1 or 0 forces it; -1 decides: in place when `out` is a
+  // terminal and this is not a batch job (Slurm without --pty, PBS, LSF), whose log is a file
+  // even though mpirun gives rank 0 a terminal.
+  Progress(int64_t total_batches, int64_t total_images, bool quiet, std::FILE* out, double every_s,
+           int in_place = -1);
   // Cheap when nothing is due: one comparison. `now` on the steady clock (seconds).
   void update(int64_t batches_done, int64_t images_done, double now) {
     if (!quiet_ && now >= next_) print(batches_done, images_done, now);

@@ -16,7 +16,7 @@ namespace edgepipe {
 // (rank 0's stream start) on rank 0's clock.
 struct RankLog {
   int rank = 0;
-  int stage = -1;                        // -1: rank 0, the dispatcher
+  int stage = -1;  // -1: rank 0, the dispatcher
   RankFacts facts;
   double clock_offset_s = 0;             // this rank's steady clock minus rank 0's
   double clock_rtt_s = 0;                // round trip of the exchange that measured it
@@ -29,8 +29,8 @@ struct RankLog {
 };
 
 struct RunSummary {
-  int64_t images = 0;              // rows computed by this run
-  int64_t batches = 0;             // batches that came back
+  int64_t images = 0;   // rows computed by this run
+  int64_t batches = 0;  // batches that came back
   int64_t batch_size = 0;
   double wall_s = 0;               // first input sent to last output received (rank 0)
   double images_per_s = 0;         // images / wall_s
@@ -39,19 +39,19 @@ struct RunSummary {
   double predicted_period_s = 0;   // the plan's slowest stage (its timing on rank 0)
   int bottleneck_stage = -1;       // -1: none of the stages (rank 0 or the links set the pace)
   int bottleneck_rank = 0;
-  std::string bottleneck_cause;    // compute | codec | link | dispatcher
-  std::string bottleneck_reason;   // one sentence with the figures behind the verdict
-  double energy_j = 0;             // all ranks
+  std::string bottleneck_cause;   // compute | codec | link | dispatcher
+  std::string bottleneck_reason;  // one sentence with the figures behind the verdict
+  double energy_j = 0;            // all ranks
   double energy_per_image_j = 0;
-  std::string energy_source;       // "RAPL", "model ..." or "mixed"
+  std::string energy_source;  // "RAPL", "model ..." or "mixed"
 };
 
 struct RunLog {
   // /run
   std::string command_line, config, model, model_sha256, output, start_time_utc;
-  std::string versions;            // "edgepipe 0.1.0; LibTorch 1.13.0; Open MPI ...; HDF5 ..."
-  int stopped_by_signal = 0;       // the run stopped early (the log covers the part that ran)
-  bool trace = true;               // per-batch records kept (off: --no-trace)
+  std::string versions;       // "edgepipe 0.1.0; LibTorch 1.13.0; Open MPI ...; HDF5 ..."
+  int stopped_by_signal = 0;  // the run stopped early (the log covers the part that ran)
+  bool trace = true;          // per-batch records kept (off: --no-trace)
   // /plan
   std::vector<int64_t> cuts, stage_rank;
   std::vector<double> stage_profiled_s, stage_measured_s;
@@ -69,10 +69,11 @@ void write_run_log(const std::string& path, const RunLog& log);
 
 // What edgepipe report needs, read back from a log file: attributes by group, tables by name.
 struct RunLogFile {
-  std::map<std::string, std::string> run_text;            // /run string attributes
-  std::map<std::string, double> summary;                  // /summary numeric attributes
-  std::map<std::string, std::string> summary_text;        // /summary string attributes
-  std::vector<std::map<std::string, double>> totals;      // /ranks/<r>/totals, by rank
+  std::map<std::string, std::string> run_text;        // /run string attributes
+  std::map<std::string, double> run;                  // /run numeric attributes
+  std::map<std::string, double> summary;              // /summary numeric attributes
+  std::map<std::string, std::string> summary_text;    // /summary string attributes
+  std::vector<std::map<std::string, double>> totals;  // /ranks/<r>/totals, by rank
   std::vector<std::map<std::string, std::string>> totals_text;
   std::vector<LinkCounters> links;
 };

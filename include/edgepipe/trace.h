@@ -44,8 +44,8 @@ struct DispatchRecord {
 // Facts about a rank and its totals over the streaming part of the run. Trivially copyable.
 struct RankFacts {
   char host[64] = {};
-  char cpus[128] = {};         // the cores this process may run on, e.g. "0-3"
-  int32_t threads = 0;         // threads of the process at the end of the run
+  char cpus[128] = {};  // the cores this process may run on, e.g. "0-3"
+  int32_t threads = 0;  // threads of the process at the end of the run
   int32_t intra_op_threads = 0;
   double t_begin = 0;          // stream start on this rank (its steady clock)
   double t_end = 0;            // end frame passed on
@@ -80,14 +80,15 @@ class BatchTrace {
   uint64_t dropped_ = 0;
 };
 
-// CPU time, host, binding, threads, peak memory now (the time fields are left for the caller).
-RankFacts sample_rank_facts();
+// Sets host, cores, threads and peak memory of *f as they are now; leaves the other fields.
+void sample_rank_facts(RankFacts* f);
 // CPU seconds (user, system) of this process so far.
 void process_cpu_seconds(double* user, double* system);
 
 // The message of tag kTagTrace: facts + records.
 std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord>& records);
-void trace_from_bytes(const std::string& bytes, RankFacts* facts, std::vector<BatchRecord>* records);
+void trace_from_bytes(const std::string& bytes, RankFacts* facts,
+                      std::vector<BatchRecord>* records);
 
 // Clock alignment at start-up. Rank 0 exchanges `rounds` ping-pongs with every other rank in
 // turn; the exchange with the smallest round trip gives that rank's offset (its clock minus rank

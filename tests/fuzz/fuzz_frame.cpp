@@ -2,12 +2,12 @@
 // edgepipe::Error (a crash, a sanitizer report, another exception, a hang) is a bug.
 // Build and run: tests/fuzz/run_fuzz (clang, -fsanitize=fuzzer,address,undefined); the seed
 // corpus is tests/fuzz/corpus, replayed by ctest (fuzz_corpus_replay) in every build.
+#include <zlib.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
-
-#include <zlib.h>
 
 #include "edgepipe/codec.h"
 #include "edgepipe/error.h"

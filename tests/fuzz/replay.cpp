@@ -27,8 +27,13 @@ int make_corpus(const fs::path& dir) {
       {at::randn({2, 9}), at::arange(5, at::kLong), at::randn({3}) > 0},
       {at::randn({4, 4}).to(at::kDouble), at::randn({2, 3}).to(at::kHalf)},
   };
-  const char* codecs[] = {"raw",        "lz4",          "zfp-reversible",   "zfp-rate:8",
-                          "zfp-rate:4+lz4", "zfp-precision:10", "zfp-accuracy:1e-2+lz4",
+  const char* codecs[] = {"raw",
+                          "lz4",
+                          "zfp-reversible",
+                          "zfp-rate:8",
+                          "zfp-rate:4+lz4",
+                          "zfp-precision:10",
+                          "zfp-accuracy:1e-2+lz4",
                           "zfp-relacc:1e-3"};
   int n = 0;
   for (const char* name : codecs) {

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Usage: run_runlog_test.sh EDGEPIPE REPO_DIR DATA_DIR MPIEXEC
+# The run log end to end: a traced run and an untraced one (--no-trace) cross-checked with h5py
+# alone (tests/check_runlog.py), the progress line, edgepipe report and --compare, the plots,
+# and the log of a run stopped by SIGTERM (the part that ran).
+set -eu
+edgepipe=$1 repo=$2 data=$3 mpiexec=$4
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+py=/usr/bin/python3
+mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
+$py "$repo/tools/make_input.py" "$dir/in.h5" --count 96 --shape 3,32,32 > /dev/null
+common=(--model "$data/models/resnet18.pt" --input "$dir/in.h5:images" --batch 2 --timeout 120)
+
+echo "== traced run, progress every 0.1 s"
+"${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --output "$dir/a.h5" --progress 0.1 | tee "$dir/a.out"
+grep -q "run log in $dir/a.log.h5" "$dir/a.out"
+grep -Eq "edgepipe \(0\): [0-9]+/48 batches \([0-9]+%\), [0-9.]+ images/s, ETA [0-9]+:[0-9]{2}:[0-9]{2}" "$dir/a.out" \
+  || { echo "FAIL: no progress line"; exit 1; }
+$py "$repo/tests/check_runlog.py" "$dir/a.log.h5" --outputs "$dir/a.h5"
+
+echo "== untraced run, --log elsewhere, --quiet: nothing on stdout"
+"${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --output "$dir/b.h5" --no-trace --quiet \
+  --log "$dir/b-log.h5" --progress 0.1 > "$dir/b.out"
+[ ! -s "$dir/b.out" ] || { echo "FAIL: --quiet printed:"; cat "$dir/b.out"; exit 1; }
+$py "$repo/tests/check_runlog.py" "$dir/b-log.h5" --outputs "$dir/b.h5"
+
+echo "== report"
+"$edgepipe" report "$dir/a.log.h5" | tee "$dir/report"
+for want in "compute ms" "energy J" "throughput .* images/s" "bottleneck: (compute|codec|link|dispatcher) - " \
+            "source: (RAPL|model)"; do
+  grep -Eq "$want" "$dir/report" || { echo "FAIL: report lacks '$want'"; exit 1; }
+done
+"$edgepipe" report --compare "$dir/a.log.h5" "$dir/b-log.h5" | tee "$dir/compare"
+grep -Eq "throughput images/s +[0-9.]+ +[0-9.]+ +[0-9.]+" "$dir/compare" || { echo "FAIL: compare"; exit 1; }
+if "$edgepipe" report "$dir/in.h5" 2> "$dir/err"; then echo "FAIL: report of a non-log"; exit 1; fi
+grep -q "not an edgepipe run log" "$dir/err" || { echo "FAIL: unclear error"; cat "$dir/err"; exit 1; }
+
+echo "== plots"
+$py "$repo/tools/plot_run.py" "$dir/a.log.h5" -o "$dir/plots"
+for p in timeline utilisation throughput; do
+  [ -s "$dir/plots/$p.png" ] || { echo "FAIL: no $p.png"; exit 1; }
+done
+$py "$repo/tools/plot_run.py" "$dir/b-log.h5" -o "$dir/plots-b"
+[ -s "$dir/plots-b/utilisation.png" ]
+
+echo "== stopped by SIGTERM: the log of the part that ran"
+$py "$repo/tools/make_input.py" "$dir/big.h5" --count 4000 --shape 3,32,32 > /dev/null
+"${mpi[@]}" -n 3 "$edgepipe" run --model "$data/models/resnet18.pt" --input "$dir/big.h5:images" \
+  --output "$dir/c.h5" --checkpoint 0.2 --timeout 60 > "$dir/c.out" 2>&1 &
+job=$!
+for _ in $(seq 300); do
+  [ -f "$dir/c.h5.partial" ] && break
+  sleep 0.1
+done
+sleep 1.5
+kill -TERM $job
+rc=0
+wait $job || rc=$?
+[ $rc -ne 0 ] || { echo "FAIL: the run was not stopped (finished first?)"; cat "$dir/c.out"; exit 1; }
+$py - "$dir/c.log.h5" "$dir/c.h5.partial" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f, h5py.File(sys.argv[2], "r") as out:
+    sig = int(f["run"].attrs["stopped_by_signal"])
+    images = int(f["summary"].attrs["images"])
+    done = int(out.attrs["rows_done"][0])
+    print(f"stopped by signal {sig}: {images} images in the log, {done} rows done")
+    assert sig == 15 and int(f["run"].attrs["complete"]) == 0, "log does not say it was stopped"
+    assert 0 < images == done < 4000, "log and outputs disagree"
+PY
+"$edgepipe" report "$dir/c.log.h5" | grep "stopped by signal 15" \
+  || { echo "FAIL: the report does not say the run was stopped"; exit 1; }
+echo "PASS"
