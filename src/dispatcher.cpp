@@ -354,7 +354,9 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
       EP_CHECK(r.stopped_by == 0 || now < drain_deadline, "the batches in flight did not "
                "return in time after ", signal_name(r.stopped_by));
       std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(500));
+      // Rank 0 keeps batches queued ahead of the first stage, so it can sleep longer than the
+      // stages: every wake-up preempts a computing rank when ranks outnumber cores.
+      pause = std::min(pause * 2, std::chrono::microseconds(4000));
     }
   }
   progress.finish(done, std::min(total, first_row(done)) - start, now_seconds());
