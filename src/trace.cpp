@@ -136,4 +136,22 @@ int64_t sync_clocks_worker(Channel& ch, double timeout_s) {
   return batches;
 }
 
+BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const StageCounters& now,
+                              const StageCounters& before) {
+  BatchRecord r;
+  r.seq = seq;
+  r.t_begin = t_begin;
+  r.t_end = t_end;
+  r.time_recv_wait = now.time_recv_wait - before.time_recv_wait;
+  r.time_decode = now.time_decode - before.time_decode;
+  r.time_compute = now.time_compute - before.time_compute;
+  r.time_send_wait = now.time_send_wait - before.time_send_wait;
+  r.time_encode = now.time_encode - before.time_encode;
+  r.time_other = (t_end - t_begin) - (r.time_recv_wait + r.time_decode + r.time_compute +
+                                      r.time_send_wait + r.time_encode);
+  r.bytes_in = now.bytes_in - before.bytes_in;
+  r.bytes_out = now.bytes_out - before.bytes_out;
+  return r;
+}
+
 }  // namespace edgepipe

@@ -243,20 +243,13 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     c.bytes_out += static_cast<double>(out_buf[s].size());
     c.batches += 1;
     if (trace.enabled()) {
-      BatchRecord r;
-      r.seq = static_cast<int64_t>(frame.seq);
-      r.t_begin = t_mark;
-      r.t_end = t_mark = now_seconds();
-      r.time_recv_wait = c.time_recv_wait - before.time_recv_wait +
-                         (c.batches == 1 ? facts.time_first_wait : 0);
-      r.time_decode = c.time_decode - before.time_decode;
-      r.time_compute = c.time_compute - before.time_compute;
-      r.time_send_wait = c.time_send_wait - before.time_send_wait;
-      r.time_encode = c.time_encode - before.time_encode;
-      r.time_other = (r.t_end - r.t_begin) - (r.time_recv_wait + r.time_decode + r.time_compute +
-                                              r.time_send_wait + r.time_encode);
-      r.bytes_in = c.bytes_in - before.bytes_in;
-      r.bytes_out = c.bytes_out - before.bytes_out;
+      const double t_begin = t_mark;
+      t_mark = now_seconds();
+      BatchRecord r = make_batch_record(static_cast<int64_t>(frame.seq), t_begin, t_mark, c, before);
+      if (c.batches == 1) {  // the first wait is not in the counters (set-up of other ranks)
+        r.time_recv_wait += facts.time_first_wait;
+        r.time_other -= facts.time_first_wait;
+      }
       trace.add(r);
     }
     cur ^= 1;

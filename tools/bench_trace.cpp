@@ -21,20 +21,9 @@ int main(int argc, char** argv) {
     const StageCounters before = c;  // as in worker.cpp's loop
     c.time_compute += 1e-3;          // stands for the batch's work (the counters' growth)
     c.batches += 1;
-    BatchRecord r;
-    r.seq = i;
-    r.t_begin = t_mark;
-    r.t_end = t_mark = now_seconds();
-    r.time_recv_wait = c.time_recv_wait - before.time_recv_wait;
-    r.time_decode = c.time_decode - before.time_decode;
-    r.time_compute = c.time_compute - before.time_compute;
-    r.time_send_wait = c.time_send_wait - before.time_send_wait;
-    r.time_encode = c.time_encode - before.time_encode;
-    r.time_other = (r.t_end - r.t_begin) - (r.time_recv_wait + r.time_decode + r.time_compute +
-                                            r.time_send_wait + r.time_encode);
-    r.bytes_in = c.bytes_in - before.bytes_in;
-    r.bytes_out = c.bytes_out - before.bytes_out;
-    trace.add(r);
+    const double t_begin = t_mark;
+    t_mark = now_seconds();
+    trace.add(make_batch_record(i, t_begin, t_mark, c, before));  // the worker's own code
   }
   const double per = (now_seconds() - t0) / n;
   for (const auto& r : trace.records()) sink += r.time_other;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "edgepipe/channel.h"
+#include "edgepipe/metrics.h"
 
 namespace edgepipe {
 
@@ -26,6 +27,11 @@ struct BatchRecord {
   double bytes_in = 0;   // input frame as received
   double bytes_out = 0;  // output frame as sent
 };
+
+// The record of one batch from the stage counters before and after it (their differences), with
+// the rest of [t_begin, t_end] as time_other.
+BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const StageCounters& now,
+                              const StageCounters& before);
 
 // What rank 0 keeps per batch: the input's read, encode and send; the output's arrival,
 // decode and write (rank 0's steady clock).
