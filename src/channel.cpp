@@ -5,6 +5,16 @@
 
 namespace edgepipe {
 
+RemappedChannel::RemappedChannel(Channel& base, std::vector<int> members)
+    : base_(base), members_(std::move(members)) {
+  for (size_t i = 0; i < members_.size(); ++i) {
+    EP_CHECK(members_[i] >= 0 && members_[i] < base.size(), "rank ", members_[i],
+             " is not in the job");
+    if (members_[i] == base.rank()) rank_ = static_cast<int>(i);
+  }
+  EP_CHECK(rank_ >= 0, "rank ", base.rank(), " is not among the ranks of the plan");
+}
+
 void send_bytes(Channel& ch, int dest, int tag, const std::string& bytes, double timeout_s) {
   auto h = ch.isend(dest, tag, bytes.data(), bytes.size());
   wait_for([&] { return ch.test(h); }, timeout_s,

@@ -17,6 +17,7 @@
 #include "edgepipe/inspect.h"
 #include "edgepipe/log.h"
 #include "edgepipe/mpi.h"
+#include "edgepipe/plan_command.h"
 #include "edgepipe/report.h"
 #include "edgepipe/signals.h"
 #include "edgepipe/single.h"
@@ -109,6 +110,9 @@ int cli_main(int argc, char** argv) {
       case Command::inspect:
         set_threads(cmd.inspect.threads);
         return run_inspect(cmd.inspect, std::cout);
+      case Command::plan:  // profiles here, plans for a described cluster: no MPI
+        set_threads(cmd.plan.threads);
+        return run_plan_command(cmd.plan, std::cout);
       case Command::single:
         set_threads(cmd.run.threads);
         return run_single(cmd.run, Log(0, cmd.run.quiet));

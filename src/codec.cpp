@@ -1,10 +1,12 @@
 #include "edgepipe/codec.h"
 
+#include <ATen/Parallel.h>
 #include <lz4.h>
 #include <zfp.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -45,22 +47,90 @@ struct TensorDesc {
   uint8_t method;    // TensorMethod
   uint8_t zfp_mode;  // ZfpMode (zfp methods only)
   uint8_t zfp_dims;  // 1..3
-  uint8_t reserved[3];
+  uint8_t reserved;
+  uint16_t zfp_chunks;  // zfp methods: the chunks of the stream (ZfpChunks), else 0
   double zfp_param;   // rate (bits/value), precision (bit planes) or absolute tolerance used
   uint64_t zfp_n[3];  // zfp field dimensions, fastest first
   uint64_t raw_bytes;
   uint64_t encoded_bytes;  // bytes in the payload
-  uint64_t zfp_bytes;      // the zfp stream's bytes (before lz4, for zfp_lz4)
-  // followed by ndim int64 dims
+  uint64_t zfp_bytes;      // the zfp stream's bytes (before lz4, for zfp_lz4): its chunks' sum
+  // followed by ndim int64 dims, then zfp_chunks uint64 byte counts, one per chunk, in order
 };
 #pragma pack(pop)
 static_assert(sizeof(Header) == 48 && sizeof(TensorDesc) == 64, "frame layout changed");
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
+zfp_type zfp_type_of(c10::ScalarType t) {
+  return t == c10::ScalarType::Float    ? zfp_type_float
+         : t == c10::ScalarType::Double ? zfp_type_double
+                                        : zfp_type_none;
+}
+
+// ---- zfp chunks ---------------------------------------------------------------------------
+// A chunk is a slab of the field's slowest axis: a contiguous range of the tensor's values, and
+// a zfp field of its own (the same dimensions, fewer rows).
+
+uint64_t rows_of(const ZfpField& f) { return f.n[f.dims - 1]; }
+uint64_t values_per_row(const ZfpField& f) {
+  uint64_t v = 1;
+  for (int k = 0; k + 1 < f.dims; ++k) v *= f.n[k];
+  return v;
+}
+uint64_t layers_of(const ZfpField& f) { return (rows_of(f) + 3) / 4; }
+
+// The chunks a frame's count makes: `count` slabs of ceil(layers / count) layers, the last one
+// taking the rest. A count is valid when every slab gets at least one layer: the decoder derives
+// the layout from the count alone, so the encoder only ever writes valid counts.
+bool chunk_count_ok(uint64_t layers, uint64_t count, ZfpChunks* c) {
+  if (count < 1 || count > kMaxZfpChunks || count > layers) return false;
+  const uint64_t per = (layers + count - 1) / count;
+  if ((layers + per - 1) / per != count) return false;
+  c->count = static_cast<uint32_t>(count);
+  c->layers = per;
+  return true;
+}
+
+// Chunk k of field f: its own field, and the index of its first value in the tensor.
+ZfpField chunk_field(const ZfpField& f, const ZfpChunks& c, uint32_t k, uint64_t* first) {
+  const uint64_t rows = rows_of(f), r0 = uint64_t(k) * c.layers * 4;
+  ZfpField cf = f;
+  cf.n[f.dims - 1] = std::min(rows, r0 + c.layers * 4) - r0;
+  *first = r0 * values_per_row(f);
+  return cf;
+}
+
+// Runs fn(k) for every chunk k < count on LibTorch's intra-op threads (at::parallel_for; as many
+// as at::set_num_threads allows), each thread taking the next chunk when it finishes one: a
+// thread that the OS preempts (a shared machine, more ranks than cores) holds up at most the
+// chunk it is on, not a fixed share of them. With one thread, or inside a parallel region, the
+// chunks run in order on the calling thread. (codec.cpp is compiled with OpenMP, LibTorch's
+// parallel backend here: without it, at::parallel_for's inline OpenMP code runs serially.)
+template <typename F>
+void parallel_chunks(uint32_t count, const F& fn) {
+  const int64_t threads = std::min<int64_t>(count, at::get_num_threads());
+  if (threads <= 1 || at::in_parallel_region()) {
+    for (uint32_t k = 0; k < count; ++k) fn(k);
+    return;
+  }
+  std::atomic<uint32_t> next{0};
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    for (uint32_t k = next++; k < count; k = next++) fn(k);
+  });
+}
+
+// The most chunks any encoder can give a tensor of this dtype and shape (frame_bound).
+size_t max_chunks_of(const TensorMeta& m) {
+  if (zfp_type_of(m.dtype) == zfp_type_none || m.bytes() == 0) return 0;
+  uint64_t layers = 1;
+  for (int dims = 1; dims <= 3; ++dims) layers = std::max(layers, layers_of(zfp_field_of(m.shape, dims)));
+  return static_cast<size_t>(std::min<uint64_t>(layers, kMaxZfpChunks));
+}
+
 size_t descriptors_size(const std::vector<TensorMeta>& metas) {
   size_t n = sizeof(Header);
-  for (const auto& m : metas) n += sizeof(TensorDesc) + m.shape.size() * sizeof(int64_t);
+  for (const auto& m : metas)
+    n += sizeof(TensorDesc) + (m.shape.size() + max_chunks_of(m)) * sizeof(int64_t);
   return align_up(n);
 }
 
@@ -82,7 +152,7 @@ bool known_dtype(uint8_t d) {
   }
 }
 
-uint32_t crc32_of(const char* p, size_t n) {
+uint32_t crc32_serial(const char* p, size_t n) {
   // zlib's crc32 is several times faster than a byte-wise table; it takes uInt-sized pieces.
   uLong crc = crc32(0L, Z_NULL, 0);
   while (n > 0) {
@@ -91,6 +161,26 @@ uint32_t crc32_of(const char* p, size_t n) {
     p += piece;
     n -= piece;
   }
+  return static_cast<uint32_t>(crc);
+}
+
+// The same CRC-32, computed on pieces of at least 256 KiB in parallel (parallel_chunks) and
+// combined with zlib's crc32_combine: the same value for any number of threads.
+// zlib's crc32 ran at 2.5-4 GB/s on one core here (bench_codecs prints it): 1-2 ms for a 5 MB
+// raw frame, a few tenths of a ms for the same frame at 4x.
+uint32_t crc32_of(const char* p, size_t n) {
+  constexpr size_t kPiece = size_t(256) << 10, kMaxPieces = 64;
+  const size_t pieces = std::min(kMaxPieces, n / kPiece);
+  if (pieces <= 1 || at::get_num_threads() <= 1) return crc32_serial(p, n);
+  const size_t len = n / pieces;  // the last piece takes the rest
+  uint32_t crcs[kMaxPieces];
+  parallel_chunks(static_cast<uint32_t>(pieces), [&](uint32_t k) {
+    const size_t from = k * len;
+    crcs[k] = crc32_serial(p + from, k + 1 == pieces ? n - from : len);
+  });
+  uLong crc = crcs[0];
+  for (size_t k = 1; k < pieces; ++k)
+    crc = crc32_combine(crc, crcs[k], static_cast<z_off_t>(k + 1 == pieces ? n - k * len : len));
   return static_cast<uint32_t>(crc);
 }
 
@@ -233,12 +323,6 @@ class Zfp {
   std::vector<uint64_t> scratch_;  // words: zfp reads and writes 64-bit words
 };
 
-zfp_type zfp_type_of(c10::ScalarType t) {
-  return t == c10::ScalarType::Float    ? zfp_type_float
-         : t == c10::ScalarType::Double ? zfp_type_double
-                                        : zfp_type_none;
-}
-
 // Largest magnitude, and whether zfp can take the values, in one pass: not NaN or infinity,
 // which zfp cannot encode, and for lossy modes not within a few binades of the type's largest
 // value, where zfp's rounding can overflow to infinity (reversible mode is exact everywhere).
@@ -257,16 +341,26 @@ bool scan(const T* p, size_t n, bool lossy, double* maxabs) {
   return !bad && m <= limit;
 }
 
-template <typename T>
-void add_error(const T* x, const T* y, size_t n, double maxabs, LinkCounters& c) {
+// Squared error, squared reference and largest error of a decoded range against the original.
+struct ErrorSums {
   double e2 = 0, r2 = 0, emax = 0;
+};
+
+template <typename T>
+ErrorSums error_sums(const T* x, const T* y, size_t n) {
+  ErrorSums s;
   for (size_t i = 0; i < n; ++i) {
     const double xi = static_cast<double>(x[i]);
     const double d = static_cast<double>(y[i]) - xi;
-    e2 += d * d;
-    r2 += xi * xi;
-    emax = std::max(emax, std::fabs(d));
+    s.e2 += d * d;
+    s.r2 += xi * xi;
+    s.emax = std::max(s.emax, std::fabs(d));
   }
+  return s;
+}
+
+void add_error(const ErrorSums& s, double maxabs, LinkCounters& c) {
+  const double e2 = s.e2, r2 = s.r2, emax = s.emax;
   c.lossy_tensors += 1;
   c.error_max_rel = std::max(c.error_max_rel, maxabs > 0 ? emax / maxabs : (emax > 0 ? 1.0 : 0));
   c.error_max_rel_l2 =
@@ -274,6 +368,20 @@ void add_error(const T* x, const T* y, size_t n, double maxabs, LinkCounters& c)
   c.error_sq += e2;
   c.ref_sq += r2;
 }
+
+// One zfp chunk's state: its own zfp stream and scratch buffer, so that chunks can be coded on
+// different threads at once, and what its thread found. Encoder and decoder keep one per chunk,
+// growing to the most chunks seen and reused.
+struct ZfpChunk {
+  Zfp zfp;
+  size_t bound = 0;   // the most bytes its stream can have
+  size_t bytes = 0;   // its stream's bytes
+  size_t offset = 0;  // where its stream starts among the tensor's chunk streams
+  size_t used = 0;    // decoding: stream bytes consumed, 0 on failure
+  double maxabs = 0;  // encoding: largest magnitude, and whether zfp can take the values
+  bool ok = true;
+  ErrorSums err;
+};
 
 // lz4 takes int sizes.
 bool lz4_fits(size_t n) { return n <= static_cast<size_t>(LZ4_MAX_INPUT_SIZE); }
@@ -351,6 +459,19 @@ ZfpField zfp_field_of(c10::IntArrayRef shape, int max_dims) {
   return f;
 }
 
+ZfpChunks zfp_chunks_of(const ZfpField& f, size_t value_bytes, size_t chunk_bytes) {
+  if (chunk_bytes == 0) chunk_bytes = kZfpChunkBytes;
+  const uint64_t layers = layers_of(f);
+  const uint64_t layer_bytes = 4 * values_per_row(f) * value_bytes;
+  // Whole layers of about chunk_bytes each, at most kMaxZfpChunks chunks.
+  const uint64_t per = std::max<uint64_t>(
+      {uint64_t(1), (chunk_bytes + layer_bytes / 2) / layer_bytes,
+       (layers + kMaxZfpChunks - 1) / kMaxZfpChunks});
+  ZfpChunks c;
+  for (uint64_t count = (layers + per - 1) / per; !chunk_count_ok(layers, count, &c);) --count;
+  return c;
+}
+
 // ---- encoder ------------------------------------------------------------------------------
 
 struct FrameEncoder::Impl {
@@ -359,72 +480,148 @@ struct FrameEncoder::Impl {
   uint64_t frames_seen = 0;  // frames with tensors encoded so far
   bool measure_now = false;  // this frame's turn
   int zfp_max_dims = 0;
+  size_t zfp_chunk_bytes = 0;
   LinkCounters counters;
-  Zfp zfp;
+  std::vector<ZfpChunk> chunks;  // zfp state per chunk of the tensor being encoded
+  std::vector<char> joined;      // a tensor's chunk streams end to end, for lz4 over zfp
   at::Tensor check;  // the encoder's own decode of a lossy tensor, to measure its error
   std::vector<at::Tensor> contiguous;
+  std::vector<TensorDesc> descs;       // this frame's descriptors
+  std::vector<uint64_t> chunk_bytes;  // this frame's zfp chunk sizes, all tensors in order
 
-  // Encodes tensor t into dst (room for its raw bytes) and fills d; returns the bytes written.
+  // The zfp field's dimensions for this codec. Measured (docs/codecs.md): for a given error
+  // bound, zfp's accuracy mode compresses 2-D fields further than 3-D ones (it keeps more bit
+  // planes in 3-D to guarantee the bound); at a given rate, 3-D fields have the smaller error.
+  int field_dims() const {
+    return zfp_max_dims > 0 ? zfp_max_dims : zfp_mode_of(codec.kind) == ZfpMode::accuracy ? 2 : 3;
+  }
+  // The chunks tensor t would be sent in if it goes through zfp, else 0.
+  size_t planned_chunks(const at::Tensor& t) const {
+    if (!codec.is_zfp() || zfp_type_of(t.scalar_type()) == zfp_type_none || t.nbytes() == 0)
+      return 0;
+    return zfp_chunks_of(zfp_field_of(t.sizes(), field_dims()), t.element_size(), zfp_chunk_bytes)
+        .count;
+  }
+
+  // Encodes tensor t into dst (room for its raw bytes) and fills d (and chunk_bytes); returns
+  // the bytes written.
   size_t encode_tensor(const at::Tensor& t, char* dst, TensorDesc& d);
+  // zfp: 0 if zfp did not shrink t, -1 if zfp cannot take its values (NaN, infinity, too big).
+  int64_t encode_zfp(const at::Tensor& t, zfp_type type, char* dst, TensorDesc& d);
 };
+
+int64_t FrameEncoder::Impl::encode_zfp(const at::Tensor& t, zfp_type type, char* dst,
+                                       TensorDesc& d) {
+  const size_t raw = t.nbytes(), vbytes = t.element_size();
+  char* src = static_cast<char*>(t.data_ptr());
+  const ZfpMode mode = zfp_mode_of(codec.kind);
+  const ZfpField f = zfp_field_of(t.sizes(), field_dims());
+  const ZfpChunks cs = zfp_chunks_of(f, vbytes, zfp_chunk_bytes);
+  if (chunks.size() < cs.count) chunks.resize(cs.count);
+  const auto each_chunk = [&](auto&& fn) {  // fn(chunk, its field, its first value), in parallel
+    parallel_chunks(cs.count, [&](uint32_t k) {
+      uint64_t first = 0;
+      const ZfpField cf = chunk_field(f, cs, k, &first);
+      fn(chunks[k], cf, first);
+    });
+  };
+
+  // Can zfp take the values, and their largest magnitude (for zfp-relacc's bound)?
+  each_chunk([&](ZfpChunk& c, const ZfpField& cf, uint64_t first) {
+    const size_t n = cf.n[0] * cf.n[1] * cf.n[2];
+    c.ok = type == zfp_type_float
+               ? scan(reinterpret_cast<const float*>(src) + first, n, codec.lossy(), &c.maxabs)
+               : scan(reinterpret_cast<const double*>(src) + first, n, codec.lossy(), &c.maxabs);
+  });
+  double maxabs = 0;
+  for (uint32_t k = 0; k < cs.count; ++k) {
+    if (!chunks[k].ok) return -1;
+    maxabs = std::max(maxabs, chunks[k].maxabs);
+  }
+  double param = codec.param;
+  if (codec.kind == CodecKind::zfp_relacc) param = codec.param * maxabs;
+  if (mode == ZfpMode::reversible) param = 0;
+
+  // Each chunk into its own stream, in its own scratch buffer.
+  each_chunk([&](ZfpChunk& c, const ZfpField& cf, uint64_t first) {
+    c.bound = c.zfp.configure(type, cf, mode, param, src + first * vbytes);
+    c.zfp.reserve(c.bound);
+    c.bytes = c.zfp.compress();
+  });
+  size_t zbytes = 0;
+  for (uint32_t k = 0; k < cs.count; ++k) {
+    ZfpChunk& c = chunks[k];
+    EP_CHECK(c.bytes <= c.bound, "internal: zfp wrote ", c.bytes, " bytes, more than its bound ",
+             c.bound);
+    c.offset = zbytes;
+    zbytes += c.bytes;
+  }
+  const auto copy_streams = [&](char* to) {
+    parallel_chunks(cs.count, [&](uint32_t k) {
+      std::memcpy(to + chunks[k].offset, chunks[k].zfp.scratch(), chunks[k].bytes);
+    });
+  };
+  size_t n = 0;
+  if (codec.lz4 && lz4_fits(zbytes)) {
+    if (joined.size() < zbytes) joined.resize(zbytes);
+    copy_streams(joined.data());
+    if ((n = lz4_into(joined.data(), zbytes, dst, std::min(zbytes, raw))) > 0)
+      d.method = static_cast<uint8_t>(TensorMethod::zfp_lz4);
+  }
+  if (n == 0 && zbytes < raw) {
+    copy_streams(dst);
+    n = zbytes;
+    d.method = static_cast<uint8_t>(TensorMethod::zfp);
+  }
+  if (n == 0) return 0;  // zfp did not shrink it
+  d.zfp_mode = static_cast<uint8_t>(mode);
+  d.zfp_param = param;
+  d.zfp_dims = static_cast<uint8_t>(f.dims);
+  for (int k = 0; k < 3; ++k) d.zfp_n[k] = k < f.dims ? f.n[k] : 0;
+  d.zfp_bytes = zbytes;
+  d.zfp_chunks = static_cast<uint16_t>(cs.count);
+  for (uint32_t k = 0; k < cs.count; ++k) chunk_bytes.push_back(chunks[k].bytes);
+
+  if (codec.lossy() && measure_now) {
+    // Decode what was encoded (in parallel too) and measure its error.
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!check.defined() || check.scalar_type() != t.scalar_type() || check.numel() < t.numel())
+      check = at::empty({t.numel()}, t.options());
+    char* out = static_cast<char*>(check.data_ptr());
+    each_chunk([&](ZfpChunk& c, const ZfpField& cf, uint64_t first) {
+      const size_t values = cf.n[0] * cf.n[1] * cf.n[2];
+      c.used = c.zfp.decompress(out + first * vbytes);
+      c.err = type == zfp_type_float
+                  ? error_sums(reinterpret_cast<const float*>(src) + first,
+                               reinterpret_cast<const float*>(out) + first, values)
+                  : error_sums(reinterpret_cast<const double*>(src) + first,
+                               reinterpret_cast<const double*>(out) + first, values);
+    });
+    ErrorSums sums;  // added in chunk order: the same for any number of threads
+    for (uint32_t k = 0; k < cs.count; ++k) {
+      EP_CHECK(chunks[k].used > 0, "zfp failed to decode its own stream");
+      sums.e2 += chunks[k].err.e2;
+      sums.r2 += chunks[k].err.r2;
+      sums.emax = std::max(sums.emax, chunks[k].err.emax);
+    }
+    add_error(sums, maxabs, counters);
+    counters.time_error += seconds_since(t0);
+  }
+  return static_cast<int64_t>(n);
+}
 
 size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorDesc& d) {
   const size_t raw = t.nbytes();
   const char* src = static_cast<const char*>(t.data_ptr());
   d.method = static_cast<uint8_t>(TensorMethod::raw);
   const zfp_type type = zfp_type_of(t.scalar_type());
-  double maxabs = 0;
-  bool use_zfp =
-      codec.is_zfp() && type != zfp_type_none && raw > 0 &&
-      (type == zfp_type_float
-           ? scan(static_cast<const float*>(t.data_ptr()), t.numel(), codec.lossy(), &maxabs)
-           : scan(static_cast<const double*>(t.data_ptr()), t.numel(), codec.lossy(), &maxabs));
-  if (use_zfp) {
-    const ZfpMode mode = zfp_mode_of(codec.kind);
-    double param = codec.param;
-    if (codec.kind == CodecKind::zfp_relacc) param = codec.param * maxabs;
-    if (mode == ZfpMode::reversible) param = 0;
-    // Measured (docs/codecs.md): for a given error bound, zfp's accuracy mode compresses 2-D
-    // fields further than 3-D ones (it keeps more bit planes in 3-D to guarantee the bound);
-    // at a given rate, 3-D fields have the smaller error.
-    const int dims = zfp_max_dims > 0 ? zfp_max_dims : mode == ZfpMode::accuracy ? 2 : 3;
-    const ZfpField f = zfp_field_of(t.sizes(), dims);
-    const size_t bound = zfp.configure(type, f, mode, param, const_cast<char*>(src));
-    zfp.reserve(bound);
-    const size_t zbytes = zfp.compress();
-    EP_CHECK(zbytes <= bound, "internal: zfp wrote ", zbytes, " bytes, more than its bound ",
-             bound);
-    size_t n = 0;
-    if (codec.lz4 && (n = lz4_into(zfp.scratch(), zbytes, dst, std::min(zbytes, raw))) > 0) {
-      d.method = static_cast<uint8_t>(TensorMethod::zfp_lz4);
-    } else if (zbytes < raw) {
-      std::memcpy(dst, zfp.scratch(), zbytes);
-      n = zbytes;
-      d.method = static_cast<uint8_t>(TensorMethod::zfp);
-    }
-    if (n > 0) {
-      d.zfp_mode = static_cast<uint8_t>(mode);
-      d.zfp_param = param;
-      d.zfp_dims = static_cast<uint8_t>(f.dims);
-      for (int k = 0; k < 3; ++k) d.zfp_n[k] = k < f.dims ? f.n[k] : 0;
-      d.zfp_bytes = zbytes;
-      if (codec.lossy() && measure_now) {
-        const auto t0 = std::chrono::steady_clock::now();
-        if (!check.defined() || check.scalar_type() != t.scalar_type() || check.numel() < t.numel())
-          check = at::empty({t.numel()}, t.options());
-        EP_CHECK(zfp.decompress(check.data_ptr()) > 0, "zfp failed to decode its own stream");
-        if (type == zfp_type_float)
-          add_error(static_cast<const float*>(t.data_ptr()), check.data_ptr<float>(), t.numel(),
-                    maxabs, counters);
-        else
-          add_error(static_cast<const double*>(t.data_ptr()), check.data_ptr<double>(), t.numel(),
-                    maxabs, counters);
-        counters.time_error += seconds_since(t0);
-      }
-      return n;
-    }
-    // zfp did not shrink it: sent raw, which is exact.
-  } else if (codec.kind != CodecKind::raw) {
+  int64_t zfp_result = -1;
+  if (codec.is_zfp() && type != zfp_type_none && raw > 0) {
+    zfp_result = encode_zfp(t, type, dst, d);
+    if (zfp_result > 0) return static_cast<size_t>(zfp_result);
+    // 0: zfp did not shrink it: sent raw, which is exact.
+  }
+  if (zfp_result < 0 && codec.kind != CodecKind::raw) {
     // lz4, or a zfp codec on a tensor zfp cannot take (not float or double, NaN or infinity).
     size_t n = lz4_into(src, raw, dst, raw);
     if (n > 0) {
@@ -436,7 +633,8 @@ size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorD
   return raw;
 }
 
-FrameEncoder::FrameEncoder(const CodecSpec& codec, int error_every, int zfp_max_dims)
+FrameEncoder::FrameEncoder(const CodecSpec& codec, int error_every, int zfp_max_dims,
+                           size_t zfp_chunk_bytes)
     : impl_(std::make_unique<Impl>()) {
   EP_CHECK(zfp_max_dims >= 0 && zfp_max_dims <= 3, "zfp fields have 1 to 3 dimensions, not ",
            zfp_max_dims);
@@ -444,6 +642,7 @@ FrameEncoder::FrameEncoder(const CodecSpec& codec, int error_every, int zfp_max_
   EP_CHECK(error_every >= 0, "error_every must not be negative");
   impl_->error_every = error_every;
   impl_->zfp_max_dims = zfp_max_dims;
+  impl_->zfp_chunk_bytes = zfp_chunk_bytes;
   std::snprintf(impl_->counters.codec, sizeof impl_->counters.codec, "%s", codec.name().c_str());
 }
 FrameEncoder::~FrameEncoder() = default;
@@ -458,22 +657,28 @@ void FrameEncoder::encode(uint64_t seq, uint32_t flags, const std::vector<at::Te
   const double error_before = impl_->counters.time_error;
   EP_CHECK(tensors.size() <= kMaxTensors, "too many tensors for one frame: ", tensors.size());
   auto& ts = impl_->contiguous;
+  auto& descs = impl_->descs;
+  auto& chunk_bytes = impl_->chunk_bytes;
   ts.clear();
+  descs.clear();
+  chunk_bytes.clear();
   impl_->measure_now = impl_->error_every > 0 && !tensors.empty() &&
                        impl_->frames_seen++ % static_cast<uint64_t>(impl_->error_every) == 0;
-  size_t head = sizeof(Header), bound = 0;
+  // The descriptors' room, with a chunk table for every tensor that may go through zfp; if one
+  // does not (it did not shrink, or holds NaN), the payloads move down once they are written.
+  size_t planned = sizeof(Header), bound = 0;
   for (const auto& t : tensors) {
     EP_CHECK(known_dtype(static_cast<uint8_t>(t.scalar_type())) && t.dim() <= int(kMaxDims),
              "cannot send a tensor of dtype ", c10::toString(t.scalar_type()), " with ", t.dim(),
              " dimensions");
     ts.push_back(t.is_contiguous() ? t : t.contiguous());
-    head += sizeof(TensorDesc) + static_cast<size_t>(t.dim()) * sizeof(int64_t);
+    planned += sizeof(TensorDesc) +
+               (static_cast<size_t>(t.dim()) + impl_->planned_chunks(t)) * sizeof(int64_t);
     bound += align_up(t.nbytes());
   }
-  head = align_up(head);
-  out.resize(head + bound);
-  std::memset(out.data(), 0, head);
-  size_t pos = sizeof(Header), offset = head;
+  planned = align_up(planned);
+  out.resize(planned + bound);
+  size_t head = sizeof(Header), offset = planned;
   uint64_t bytes_raw = 0, bytes_encoded = 0;
   for (const auto& t : ts) {
     TensorDesc d{};
@@ -482,18 +687,33 @@ void FrameEncoder::encode(uint64_t seq, uint32_t flags, const std::vector<at::Te
     d.raw_bytes = t.nbytes();
     const size_t n = impl_->encode_tensor(t, out.data() + offset, d);
     d.encoded_bytes = n;
-    std::memcpy(out.data() + pos, &d, sizeof d);
-    pos += sizeof d;
-    if (t.dim() > 0)
-      std::memcpy(out.data() + pos, t.sizes().data(), t.sizes().size() * sizeof(int64_t));
-    pos += t.sizes().size() * sizeof(int64_t);
+    descs.push_back(d);
+    head += sizeof d + (static_cast<size_t>(t.dim()) + d.zfp_chunks) * sizeof(int64_t);
     std::memset(out.data() + offset + n, 0, align_up(n) - n);
     offset += align_up(n);
     bytes_raw += d.raw_bytes;
     bytes_encoded += n;
   }
-  ts.clear();
+  head = align_up(head);
+  if (head < planned) {
+    std::memmove(out.data() + head, out.data() + planned, offset - planned);
+    offset -= planned - head;
+  }
   out.resize(offset);
+  std::memset(out.data(), 0, head);
+  size_t pos = sizeof(Header);
+  const uint64_t* sizes = chunk_bytes.data();
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const TensorDesc& d = descs[i];
+    std::memcpy(out.data() + pos, &d, sizeof d);
+    pos += sizeof d;
+    if (d.ndim > 0) std::memcpy(out.data() + pos, ts[i].sizes().data(), d.ndim * sizeof(int64_t));
+    pos += d.ndim * sizeof(int64_t);
+    if (d.zfp_chunks > 0) std::memcpy(out.data() + pos, sizes, d.zfp_chunks * sizeof(uint64_t));
+    pos += d.zfp_chunks * sizeof(uint64_t);
+    sizes += d.zfp_chunks;
+  }
+  ts.clear();
   Header h;
   fill_header(h, impl_->codec, seq, flags, static_cast<uint32_t>(tensors.size()));
   h.payload_bytes = offset - head;
@@ -519,10 +739,12 @@ void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& t
 
 struct FrameDecoder::Impl {
   uint64_t max_bytes = 0;
-  Zfp zfp;
+  std::vector<ZfpChunk> chunks;  // zfp state per chunk of the tensor being decoded
+  std::vector<char> joined;      // a zfp + lz4 tensor's chunk streams, lz4-decoded
   std::vector<at::Tensor> pool;  // decoded compressed tensors, by position in the frame
   std::vector<TensorMeta> metas;
   std::vector<TensorDesc> descs;
+  std::vector<const char*> chunk_tables;  // per tensor: its chunk sizes in the frame (or null)
 
   at::Tensor buffer(size_t i, const TensorMeta& m) {
     if (pool.size() <= i) pool.resize(i + 1);
@@ -562,8 +784,10 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
   f.codec.param = h.codec_param;
   auto& metas = impl_->metas;
   auto& descs = impl_->descs;
+  auto& tables = impl_->chunk_tables;
   metas.resize(h.num_tensors);
   descs.resize(h.num_tensors);
+  tables.assign(h.num_tensors, nullptr);
   uint64_t total = 0, payload = 0;
   size_t pos = sizeof(Header);
   for (uint32_t i = 0; i < h.num_tensors; ++i) {
@@ -579,6 +803,16 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
     m.shape.resize(d.ndim);
     if (d.ndim > 0) std::memcpy(m.shape.data(), data + pos, d.ndim * sizeof(int64_t));
     pos += d.ndim * sizeof(int64_t);
+    EP_CHECK(d.method <= static_cast<uint8_t>(TensorMethod::zfp_lz4), "frame tensor ", i,
+             " has unknown encoding ", int(d.method));
+    const auto method = static_cast<TensorMethod>(d.method);
+    const bool zfp = method == TensorMethod::zfp || method == TensorMethod::zfp_lz4;
+    EP_CHECK(zfp || d.zfp_chunks == 0, "frame tensor ", i, " is not zfp-encoded but claims ",
+             d.zfp_chunks, " zfp chunks");
+    EP_CHECK(d.zfp_chunks * sizeof(uint64_t) <= size - pos,
+             "frame truncated in the zfp chunk sizes of tensor ", i);
+    tables[i] = data + pos;
+    pos += d.zfp_chunks * sizeof(uint64_t);
     uint64_t count = c10::elementSize(m.dtype);
     for (int64_t dim : m.shape) {
       EP_CHECK(dim >= 0 && (dim == 0 || count <= (uint64_t(1) << 48) / uint64_t(dim)),
@@ -590,7 +824,6 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
     total += count;
     EP_CHECK(total <= impl_->max_bytes, "frame tensors add up to more than the ", impl_->max_bytes,
              " bytes this rank accepts (tensor ", i, " has shape ", c10::IntArrayRef(m.shape), ")");
-    const auto method = static_cast<TensorMethod>(d.method);
     switch (method) {
       case TensorMethod::raw:
         EP_CHECK(d.encoded_bytes == d.raw_bytes, "frame tensor ", i, " is raw but claims ",
@@ -619,12 +852,30 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
         }
         EP_CHECK(n == count / c10::elementSize(m.dtype), "frame tensor ", i,
                  ": its zfp field does not match its shape");
+        ZfpField field;
+        field.dims = d.zfp_dims;
+        for (int k = 0; k < 3; ++k) field.n[k] = d.zfp_n[k] ? d.zfp_n[k] : 1;
+        ZfpChunks cs;
+        EP_CHECK(chunk_count_ok(layers_of(field), d.zfp_chunks, &cs), "frame tensor ", i,
+                 ": bad zfp chunk count ", d.zfp_chunks, " for a field of ", layers_of(field),
+                 " block layers");
         EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes &&
                      (method == TensorMethod::zfp
                           ? d.zfp_bytes == d.encoded_bytes
                           : d.encoded_bytes < d.zfp_bytes && lz4_fits(d.zfp_bytes)),
                  "frame tensor ", i, ": inconsistent zfp byte counts (", d.encoded_bytes,
                  " encoded, ", d.zfp_bytes, " zfp, ", d.raw_bytes, " raw)");
+        // Each chunk's bound is checked before it is decoded; here, that the sizes add up.
+        uint64_t sum = 0;
+        for (uint32_t k = 0; k < cs.count; ++k) {
+          uint64_t b = 0;
+          std::memcpy(&b, tables[i] + k * sizeof b, sizeof b);
+          EP_CHECK(b > 0 && b <= d.zfp_bytes - sum, "frame tensor ", i, ": zfp chunk ", k,
+                   " claims ", b, " bytes, more than the stream's ", d.zfp_bytes);
+          sum += b;
+        }
+        EP_CHECK(sum == d.zfp_bytes, "frame tensor ", i, ": its zfp chunks add up to ", sum,
+                 " bytes but its stream has ", d.zfp_bytes);
         break;
       }
       default:
@@ -663,25 +914,51 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
       ZfpField field;
       field.dims = d.zfp_dims;
       for (int k = 0; k < 3; ++k) field.n[k] = d.zfp_n[k] ? d.zfp_n[k] : 1;
-      Zfp& z = impl_->zfp;
-      const size_t bound = z.configure(zfp_type_of(m.dtype), field,
-                                       static_cast<ZfpMode>(d.zfp_mode), d.zfp_param, nullptr);
-      EP_CHECK(d.zfp_bytes <= bound, "frame tensor ", i, ": its zfp stream has ", d.zfp_bytes,
-               " bytes, more than its field and mode allow (", bound, ")");
-      z.reserve(bound);
-      if (method == TensorMethod::zfp) {
-        std::memcpy(z.scratch(), src, d.zfp_bytes);
-      } else {
-        int r = LZ4_decompress_safe(src, z.scratch(), static_cast<int>(d.encoded_bytes),
+      ZfpChunks cs;
+      chunk_count_ok(layers_of(field), d.zfp_chunks, &cs);  // checked above
+      auto& chunks = impl_->chunks;
+      if (chunks.size() < cs.count) chunks.resize(cs.count);
+      const char* streams = src;
+      if (method == TensorMethod::zfp_lz4) {
+        auto& joined = impl_->joined;
+        if (joined.size() < d.zfp_bytes) joined.resize(d.zfp_bytes);
+        int r = LZ4_decompress_safe(src, joined.data(), static_cast<int>(d.encoded_bytes),
                                     static_cast<int>(d.zfp_bytes));
         EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.zfp_bytes, "frame tensor ", i,
                  ": its lz4 data (over zfp) is corrupt");
+        streams = joined.data();
       }
-      // The bit stream may read on past the stream's end into the scratch buffer (never past
-      // it: see Zfp::configure); a stream that did is corrupt.
-      const size_t used = z.decompress(t.data_ptr());
-      EP_CHECK(used > 0 && used <= (d.zfp_bytes + 7) / 8 * 8, "frame tensor ", i,
-               ": its zfp stream is corrupt");
+      // Every chunk's stream against the most its slab and mode allow, then room for it.
+      const zfp_type type = zfp_type_of(m.dtype);
+      const size_t vbytes = c10::elementSize(m.dtype);
+      size_t offset_in = 0;
+      for (uint32_t k = 0; k < cs.count; ++k) {
+        ZfpChunk& c = chunks[k];
+        uint64_t first = 0;
+        const ZfpField cf = chunk_field(field, cs, k, &first);
+        std::memcpy(&c.bytes, tables[i] + k * sizeof(uint64_t), sizeof(uint64_t));
+        c.bound = c.zfp.configure(type, cf, static_cast<ZfpMode>(d.zfp_mode), d.zfp_param, nullptr);
+        EP_CHECK(c.bytes <= c.bound, "frame tensor ", i, ": its zfp chunk ", k, " has ", c.bytes,
+                 " bytes, more than its field and mode allow (", c.bound, ")");
+        c.zfp.reserve(c.bound);
+        c.offset = offset_in;
+        offset_in += c.bytes;
+      }
+      // Copy each stream into its chunk's scratch (padded to its bound) and decode it into its
+      // slab of the tensor, chunks in parallel. The bit stream may read on past the stream's end
+      // into the scratch buffer (never past it: see Zfp::configure); a stream that did is corrupt.
+      char* out = static_cast<char*>(t.data_ptr());
+      parallel_chunks(cs.count, [&](uint32_t k) {
+        ZfpChunk& c = chunks[k];
+        uint64_t first = 0;
+        chunk_field(field, cs, k, &first);
+        std::memcpy(c.zfp.scratch(), streams + c.offset, c.bytes);
+        c.used = c.zfp.decompress(out + first * vbytes);
+      });
+      for (uint32_t k = 0; k < cs.count; ++k)
+        EP_CHECK(chunks[k].used > 0 && chunks[k].used <= (chunks[k].bytes + 7) / 8 * 8,
+                 "frame tensor ", i, ": its zfp stream is corrupt (chunk ", k, " of ", cs.count,
+                 ")");
       f.tensors.push_back(t);
     }
     f.methods.push_back(method);

@@ -41,6 +41,7 @@ const char* kUsage =
     "  run       run a model as a pipeline over MPI ranks (mpirun -n K edgepipe run ...)\n"
     "  single    run the whole model in one process (the baseline and the reference)\n"
     "  inspect   print a model's nodes, blocks and cut candidates\n"
+    "  plan      profile a model here and plan its stages for a described cluster (no MPI)\n"
     "  report    summarise a run log: edgepipe report RUN.log.h5 [--compare A B]\n"
     "  version   print the version\n"
     "\n"
@@ -78,11 +79,22 @@ po::options_description run_options(bool pipeline) {
   if (pipeline) {
     o.add_options()
       ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)")
-      ("calibrate", po::value<int>()->default_value(3), "rounds of timing the stages as they "
-                                                       "will run, to balance them (0 = off)")
+      ("profile", po::value<std::string>(), "plan from the start-up measurements stored in this "
+                 "earlier run log (same model, batch, threads and ranks) instead of measuring")
+      ("calibrate", po::value<int>()->default_value(3), "rounds of timing the planned stages as "
+                 "they will run (on rank 0) and planning again (0 = plan on the ranks' block "
+                 "times as measured)")
+      ("stages", po::value<int>()->default_value(0), "plan this many stages (the planner still "
+                 "chooses cuts and ranks; 0 = choose the number too)")
+      ("max-stages", po::value<int>()->default_value(0), "at most this many stages (0 = up to "
+                 "one per stage rank; the planner may use fewer)")
+      ("group-tolerance", po::value<double>()->default_value(0.05), "ranks whose measured block "
+                 "times, memory and links agree within this fraction are planned as one type "
+                 "(docs/planner.md); 0 = exact")
       ("codec", po::value<std::string>()->default_value("raw"), "codec of every link, or per "
-                 "link as 1=zfp-rate:8,2=lz4 (link i carries data into rank i; the last link, "
-                 "number K for K ranks, back to rank 0): raw, lz4, zfp-reversible, zfp-rate:R, "
+                 "link as 1=zfp-rate:8,2=lz4 (links in pipeline order: link 1 carries the inputs "
+                 "into stage 0, link i+1 stage i's outputs; the last one back to rank 0): raw, "
+                 "lz4, zfp-reversible, zfp-rate:R, "
                  "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, each zfp mode +lz4; see "
                  "docs/codecs.md")
       ("log", po::value<std::string>(), "run log (HDF5; docs/runlog.md); default: OUTPUT minus "
@@ -118,6 +130,93 @@ po::options_description inspect_options() {
     ("no-profile", po::bool_switch(), "do not time the blocks");
   // clang-format on
   return o;
+}
+
+// ---- edgepipe plan ----
+po::options_description plan_options() {
+  po::options_description o("edgepipe plan options");
+  // clang-format off
+  o.add_options()
+    ("help,h", "print this help")
+    ("model", po::value<std::string>(), "TorchScript model file (required)")
+    ("cluster", po::value<std::string>(), "cluster description file (configs/cluster-*.ini; "
+                                         "format in docs/planner.md); speeds in it are relative "
+                                         "to this machine")
+    ("ranks", po::value<int>(), "instead of --cluster: N stage ranks like this machine (speed 1, "
+                               "memory as below) plus a dispatcher")
+    ("max-memory", po::value<std::string>(), "with --ranks: memory per rank, e.g. 512MiB "
+                                            "(default: this node's cgroup limit, else physical "
+                                            "memory)")
+    ("bandwidth", po::value<std::string>(), "with --ranks: bandwidth of every link (default "
+                                           "1Gbit/s)")
+    ("latency", po::value<std::string>(), "with --ranks: latency of every link (default 0.1ms)")
+    ("input-shape", po::value<std::string>(), "shape of one batch, e.g. 1,3,224,224 (the batch "
+                                             "dimension is replaced by --batch); default: from "
+                                             "the model file")
+    ("batch", po::value<int64_t>()->default_value(1), "samples per batch")
+    ("threads", po::value<int>()->default_value(1), "intra-op threads for profiling (as each "
+                                                   "rank of the run would use)")
+    ("codec", po::value<std::string>()->default_value("raw"), "codec of every link: raw, lz4, "
+               "zfp-reversible, zfp-rate:R, zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, "
+               "each zfp mode +lz4 (docs/codecs.md)")
+    ("optimize", po::value<bool>()->default_value(true), "profile the blocks after "
+                                                        "optimize_for_inference, as run does "
+                                                        "(true/false)")
+    ("max-stages", po::value<int>()->default_value(0), "at most this many stages (0 = one per "
+                                                      "stage rank)")
+    ("group-tolerance", po::value<double>()->default_value(0), "plan ranks whose speed, memory "
+                 "and links agree within this relative tolerance as one type (0 = identical "
+                 "ranks only; the plan is then exact)")
+    ("no-baselines", po::bool_switch(), "do not compare with the random, greedy, equal-blocks "
+                                        "and pipeedge baselines");
+  // clang-format on
+  return o;
+}
+
+PlanCommandConfig to_plan_config(const po::variables_map& vm) {
+  PlanCommandConfig c;
+  EP_CHECK(vm.count("model"), "no model given: pass --model FILE.pt");
+  c.model = vm["model"].as<std::string>();
+  EP_CHECK(vm.count("cluster") + vm.count("ranks") == 1,
+           "give exactly one of --cluster FILE (a cluster description, e.g. "
+           "configs/cluster-8-small.ini) and --ranks N (N ranks like this machine)");
+  if (vm.count("cluster")) {
+    c.cluster = vm["cluster"].as<std::string>();
+    for (const char* key : {"max-memory", "bandwidth", "latency"})
+      EP_CHECK(!vm.count(key), "--", key, " goes with --ranks; with --cluster, set it in ",
+               c.cluster);
+  } else {
+    c.ranks = vm["ranks"].as<int>();
+    EP_CHECK(c.ranks > 0, "--ranks must be positive, got ", c.ranks);
+    if (vm.count("max-memory")) {
+      c.max_memory = vm["max-memory"].as<std::string>();
+      EP_CHECK(parse_bytes(c.max_memory) > 0, "--max-memory must be positive, got ",
+               c.max_memory);
+    }
+    if (vm.count("bandwidth")) c.bandwidth = vm["bandwidth"].as<std::string>();
+    if (vm.count("latency")) c.latency = vm["latency"].as<std::string>();
+    EP_CHECK(parse_bandwidth(c.bandwidth) > 0, "--bandwidth must be positive, got ", c.bandwidth);
+    EP_CHECK(parse_duration(c.latency) >= 0, "--latency must not be negative, got ", c.latency);
+  }
+  if (vm.count("input-shape")) c.input_shape = parse_shape(vm["input-shape"].as<std::string>());
+  c.batch = vm["batch"].as<int64_t>();
+  EP_CHECK(c.batch > 0, "--batch must be positive, got ", c.batch);
+  c.threads = vm["threads"].as<int>();
+  EP_CHECK(c.threads > 0, "--threads must be positive, got ", c.threads);
+  const std::string codec = vm["codec"].as<std::string>();
+  EP_CHECK(codec.find('=') == std::string::npos && codec.find(',') == std::string::npos,
+           "--codec '", codec, "': edgepipe plan takes one codec for every link (e.g. lz4), "
+           "not a per-link list");
+  c.codec = parse_codec(codec);
+  c.optimize = vm["optimize"].as<bool>();
+  const int max_stages = vm["max-stages"].as<int>();
+  EP_CHECK(max_stages >= 0, "--max-stages must be 0 (no limit) or positive, got ", max_stages);
+  c.max_stages = static_cast<size_t>(max_stages);
+  c.group_tolerance = vm["group-tolerance"].as<double>();
+  EP_CHECK(c.group_tolerance >= 0 && c.group_tolerance < 1,
+           "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
+  c.baselines = !vm["no-baselines"].as<bool>();
+  return c;
 }
 
 std::string help_of(const po::options_description& o, const char* usage) {
@@ -168,8 +267,20 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   if (pipeline) {
     c.inflight = vm["inflight"].as<int>();
     EP_CHECK(c.inflight >= 0, "--inflight must be 0 (auto) or positive, got ", c.inflight);
+    if (vm.count("profile")) c.profile = vm["profile"].as<std::string>();
     c.calibrate = vm["calibrate"].as<int>();
     EP_CHECK(c.calibrate >= 0, "--calibrate must not be negative, got ", c.calibrate);
+    const int max_stages = vm["max-stages"].as<int>();
+    EP_CHECK(max_stages >= 0, "--max-stages must be 0 (as many as ranks) or positive, got ",
+             max_stages);
+    c.max_stages = static_cast<size_t>(max_stages);
+    const int stages = vm["stages"].as<int>();
+    EP_CHECK(stages >= 0, "--stages must be 0 (planner's choice) or positive, got ", stages);
+    c.stages = static_cast<size_t>(stages);
+    if (c.stages) c.max_stages = c.stages;
+    c.group_tolerance = vm["group-tolerance"].as<double>();
+    EP_CHECK(c.group_tolerance >= 0 && c.group_tolerance < 1,
+             "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
     c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
     if (vm.count("log")) c.log = vm["log"].as<std::string>();
     c.trace = !vm["no-trace"].as<bool>();
@@ -300,6 +411,18 @@ ParsedCommand parse_command_line(int argc, const char* const argv[]) {
     p.inspect.threads = vm["threads"].as<int>();
     EP_CHECK(p.inspect.threads > 0, "--threads must be positive");
     p.inspect.profile = !vm["no-profile"].as<bool>();
+    return p;
+  }
+  if (cmd == "plan") {
+    auto o = plan_options();
+    auto vm = parse(args, o, nullptr);
+    if (vm.count("help")) {
+      p.help_text = help_of(o, "usage: edgepipe plan --model M.pt (--cluster FILE.ini | --ranks N) "
+                               "[options]");
+      return p;
+    }
+    p.command = Command::plan;
+    p.plan = to_plan_config(vm);
     return p;
   }
   EP_FAIL("unknown command '", cmd, "'\n", kUsage);

@@ -14,6 +14,7 @@
 #include "edgepipe/io.h"
 #include "edgepipe/metrics.h"
 #include "edgepipe/plan.h"
+#include "edgepipe/probe.h"
 #include "edgepipe/profile.h"
 #include "edgepipe/progress.h"
 #include "edgepipe/runlog.h"
@@ -37,107 +38,166 @@ std::string fmt(const char* f, double v) {
 
 // Everything set-up decides, kept for the run and the outputs file's attributes.
 struct RunPlan {
-  std::vector<size_t> block_bounds;  // stage s runs blocks [block_bounds[s], block_bounds[s+1])
+  StartupProfile profile;            // what the ranks and links measured (or a saved profile)
+  ModelCosts costs;                  // the model as the planner saw it
+  Cluster cluster;                   // the ranks and links as the planner saw them
+  Plan planned;                      // the planner's stages, ranks and predicted costs
+  std::vector<int> members;          // rank 0, then the rank of each stage (RemappedChannel)
   std::vector<int64_t> node_cuts;    // node positions where the model is cut
-  std::vector<double> stage_ms;      // profiled compute per stage (sum of its blocks)
-  std::vector<double> measured_ms;   // the stages timed as they will run (optimised), if done
-  std::vector<int64_t> stage_out_bytes;
-  std::vector<StageSetup> setups;    // one per worker rank, in rank order
+  std::vector<StageSetup> setups;    // one per stage, in pipeline order
   uint64_t max_out_bytes = 0;        // largest frame rank 0 receives
   uint64_t max_out_tensor_bytes = 0; // the most tensor bytes such a frame decodes to
 };
 
-std::vector<size_t> node_bounds(const ModelGraph& mg, const std::vector<size_t>& block_bounds) {
-  std::vector<size_t> nodes;
-  for (size_t b : block_bounds) nodes.push_back(mg.cuts[b]);
-  return nodes;
+// The distinct codecs of the job's links: the planner charges each cut the costliest, since it
+// cannot know before planning which link a cut will travel on.
+std::vector<CodecSpec> link_codecs(const RunConfig& cfg, int links) {
+  std::vector<CodecSpec> out;
+  for (int l = 1; l <= links; ++l)
+    if (std::find(out.begin(), out.end(), cfg.codecs.for_link(l)) == out.end())
+      out.push_back(cfg.codecs.for_link(l));
+  return out;
 }
 
-// Optimising a stage speeds its blocks up by different factors, so a split balanced on the
-// blocks' unoptimised times is not balanced once optimised. Each round times the stages as they
-// will run, scales the blocks of each stage by its measured/profiled ratio and splits again;
-// the split with the smallest measured slowest stage wins.
-std::vector<size_t> calibrate(const ModelGraph& mg, const ModelProfile& prof, size_t k,
-                              const std::vector<double>& cut_ms, const at::Tensor& input,
-                              bool optimize, int rounds, std::vector<double>* measured) {
-  std::vector<double> costs = prof.block_ms;
-  std::vector<size_t> bounds = partition_chain(costs, k, cut_ms), best = bounds;
-  double best_period = std::numeric_limits<double>::infinity();
-  for (int round = 0; round < rounds; ++round) {
-    std::vector<double> ms = time_stages(mg, node_bounds(mg, bounds), input, optimize);
-    double period = *std::max_element(ms.begin(), ms.end());
-    if (period < best_period) {
-      best_period = period;
-      best = bounds;
-      *measured = ms;
-    }
-    for (size_t s = 0; s < k; ++s) {
-      double sum = 0;
-      for (size_t b = bounds[s]; b < bounds[s + 1]; ++b) sum += costs[b];
-      for (size_t b = bounds[s]; b < bounds[s + 1] && sum > 0; ++b) costs[b] *= ms[s] / sum;
-    }
-    auto next = partition_chain(costs, k, cut_ms);
-    if (next == bounds) break;
-    bounds = next;
-  }
-  return best;
+// A saved profile must describe this job: as many ranks, as many blocks.
+StartupProfile load_profile(const RunConfig& cfg, int ranks, size_t blocks) {
+  StartupProfile p = read_startup_profile(cfg.profile);
+  EP_CHECK(static_cast<int>(p.ranks.size()) == ranks, "--profile ", cfg.profile, " was measured "
+           "with ", p.ranks.size(), " ranks but this job has ", ranks);
+  EP_CHECK(p.ranks[1].block_ms.size() == blocks, "--profile ", cfg.profile, " has ",
+           p.ranks[1].block_ms.size(), " blocks but this model has ", blocks,
+           ": it was measured for another model");
+  return p;
 }
 
-// What moving a cut's tensors costs the two stages beside it: a frame is encoded on one side and
-// decoded on the other (a copy and a checksum each, for raw frames), so each side pays about the
-// time of one encode + decode, measured here on the largest cut.
-std::vector<double> cut_costs_ms(const ModelProfile& prof) {
-  size_t largest = 0;
-  for (size_t c = 0; c < prof.cut_metas.size(); ++c)
-    if (prof.cut_bytes(c) > prof.cut_bytes(largest)) largest = c;
-  std::vector<at::Tensor> tensors;
-  for (const auto& m : prof.cut_metas[largest]) tensors.push_back(at::rand(m.shape).to(m.dtype));
-  FrameEncoder encoder({}, 0);  // raw frames, no error measurement
-  FrameDecoder decoder;
-  std::vector<char> frame;
-  std::vector<double> t;
-  for (int i = 0; i < 5; ++i) {
-    const double t0 = now_seconds();
-    encoder.encode(0, 0, tensors, frame);
-    decoder.decode(frame.data(), frame.size());
-    t.push_back(now_seconds() - t0);
-  }
-  std::sort(t.begin(), t.end());
-  const double ms_per_byte = 1e3 * t[t.size() / 2] / std::max<int64_t>(prof.cut_bytes(largest), 1);
-  std::vector<double> cost;
-  for (size_t c = 0; c < prof.cut_metas.size(); ++c) cost.push_back(ms_per_byte * prof.cut_bytes(c));
-  return cost;
-}
-
-RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages,
-                  const RunConfig& cfg, const at::Tensor& input) {
+// Start-up: rank 0 profiles the model's shapes, memory and codec costs; every stage rank times
+// the blocks (probe.h) and every link is measured; the exact planner (plan.h) chooses the number
+// of stages, the cuts and the ranks. Ranks the plan leaves out get nothing to do.
+RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& input,
+                  Channel& ch, const Log& log) {
   RunPlan p;
-  const std::vector<double> cut_ms = cut_costs_ms(prof);
-  cfg.codecs.check_links(num_stages + 1);
-  p.block_bounds = cfg.calibrate > 0 && num_stages > 1
-                       ? calibrate(mg, prof, num_stages, cut_ms, input, cfg.optimize,
-                                   cfg.calibrate, &p.measured_ms)
-                       : partition_chain(prof.block_ms, static_cast<size_t>(num_stages), cut_ms);
+  const int K = ch.size();
+  cfg.codecs.check_links(K);
+  EP_CHECK(cfg.stages <= mg.num_blocks(), "--stages ", cfg.stages, ": the model has ",
+           mg.num_blocks(), " blocks, too few for ", cfg.stages, " stages");
+  EP_CHECK(cfg.stages < static_cast<size_t>(K), "--stages ", cfg.stages, " needs ",
+           cfg.stages + 1, " ranks (rank 0 dispatches) but the job has ", K);
+  ProfileOptions po;
+  po.warmup = 1;
+  po.reps = 3;  // rank 0's block times only calibrate the others' (below)
+  po.optimize = cfg.optimize;
+  po.codecs = link_codecs(cfg, K);
+  ModelProfile prof = profile_model(mg, input, po);
+  p.costs = model_costs(prof);
+  if (cfg.profile.empty()) {
+    std::vector<std::string> blocks;
+    for (const auto& m : block_modules(mg)) blocks.push_back(save_module_bytes(m));
+    std::vector<char> frame;
+    encode_frame(0, 0, {input.contiguous()}, frame);
+    int64_t largest = 0;
+    for (const auto& metas : prof.cut_metas)
+      largest = std::max<int64_t>(largest, static_cast<int64_t>(frame_bound(metas)));
+    p.profile = probe_cluster(ch, blocks, std::string(frame.data(), frame.size()),
+                              std::min<int64_t>(largest, 4 << 20), cfg, log);
+  } else {
+    p.profile = load_profile(cfg, K, mg.num_blocks());
+    log.info("planning from the profile in " + cfg.profile);
+  }
+  PlanOptions options;
+  options.group_tolerance = cfg.group_tolerance;
+  options.max_stages = cfg.max_stages;
+  // Ranks that share a host's cores are slower the more of them compute (probe.h), so a plan
+  // with fewer stages than ranks runs its stages faster: plan for each number of busy ranks per
+  // host with that slowdown, and keep the best.
+  Cluster measured = cluster_of(p.profile);
+  {
+    const size_t most = options.max_stages ? options.max_stages : measured.num_stage_ranks();
+    double best_k = std::numeric_limits<double>::infinity();
+    for (size_t k = cfg.stages ? cfg.stages : 1; k <= most; ++k) {
+      PlanOptions o = options;
+      o.max_stages = k;
+      Cluster c = cluster_of(p.profile, k);
+      try {
+        const double period = plan_optimal(p.costs, c, o).period_s();
+        if (period < best_k * 0.999) {  // fewer stages unless more are really faster
+          best_k = period;
+          measured = c;
+          options.max_stages = k;
+        }
+      } catch (const std::exception&) {
+        if (k == most) throw;  // too few stages may not fit in memory; the most must
+      }
+    }
+  }
+  // Calibration. Blocks optimised one by one are slower than the same blocks optimised as one
+  // stage (each pays its own layout conversions; fusions across blocks are lost), by a factor
+  // that depends on the blocks. So each round times the planned stages as they will run, on
+  // rank 0, scales every rank's times of those blocks so that they add up to what was measured,
+  // and plans again; the plan with the best period under the times known when it was measured
+  // wins.
+  std::vector<double> factor(mg.num_blocks(), 1.0);
+  auto scaled = [&] {
+    Cluster c = measured;
+    for (size_t r = 1; r < c.ranks.size(); ++r)
+      for (size_t b = 0; b < factor.size(); ++b) c.ranks[r].block_ms[b] *= factor[b];
+    return c;
+  };
+  double best = std::numeric_limits<double>::infinity();
+  for (int round = 0; round < std::max(cfg.calibrate, 1); ++round) {
+    const Cluster c = scaled();
+    Plan candidate = plan_optimal(p.costs, c, options);
+    if (round > 0 && candidate.stages.size() == p.planned.stages.size() &&
+        std::equal(candidate.stages.begin(), candidate.stages.end(), p.planned.stages.begin(),
+                   [](const Stage& a, const Stage& b) {
+                     return a.rank == b.rank && a.first == b.first && a.end == b.end;
+                   }))
+      break;
+    if (cfg.calibrate > 0 && candidate.stages.size() > 1) {
+      std::vector<size_t> bounds{0};
+      for (const Stage& st : candidate.stages) bounds.push_back(mg.cuts[st.end]);
+      const std::vector<double> ms = time_stages(mg, bounds, input, cfg.optimize);
+      for (size_t s = 0; s < candidate.stages.size(); ++s) {
+        double sum = 0;
+        for (size_t b = candidate.stages[s].first; b < candidate.stages[s].end; ++b)
+          sum += prof.block_ms[b] * factor[b];
+        for (size_t b = candidate.stages[s].first; b < candidate.stages[s].end && sum > 0; ++b)
+          factor[b] *= ms[s] / sum;
+      }
+    }
+    const Cluster after = scaled();
+    Plan evaluated = candidate;
+    evaluated.cost = evaluate_plan(p.costs, after, candidate.stages);
+    if (evaluated.period_s() < best) {
+      best = evaluated.period_s();
+      p.planned = evaluated;
+      p.cluster = after;
+    }
+    if (cfg.calibrate == 0) break;
+  }
+  const int num_stages = static_cast<int>(p.planned.stages.size());
+  if (cfg.stages && static_cast<size_t>(num_stages) != cfg.stages)
+    log.warn("--stages " + std::to_string(cfg.stages) + ": the planner found no better plan "
+             "than one of " + std::to_string(num_stages) + " stages");
+  // Links count in pipeline order: link s + 1 carries into stage s, link k + 1 back to rank 0.
+  for (int l = num_stages + 2; l <= K; ++l)
+    EP_CHECK(cfg.codecs.for_link(l) == cfg.codecs.all, "--codec names link ", l, " but the plan "
+             "has ", num_stages, " stages: links 1..", num_stages + 1);
+  p.members.push_back(0);
+  for (const Stage& st : p.planned.stages) p.members.push_back(static_cast<int>(st.rank));
   for (int s = 0; s < num_stages; ++s) {
-    size_t b0 = p.block_bounds[s], b1 = p.block_bounds[s + 1];
-    size_t begin = mg.cuts[b0], end = mg.cuts[b1];
+    const size_t b0 = p.planned.stages[s].first, b1 = p.planned.stages[s].end;
+    const size_t begin = mg.cuts[b0], end = mg.cuts[b1];
     if (s > 0) p.node_cuts.push_back(static_cast<int64_t>(begin));
-    double ms = 0;
-    for (size_t b = b0; b < b1; ++b) ms += prof.block_ms[b];
-    p.stage_ms.push_back(ms);
-    p.stage_out_bytes.push_back(prof.cut_bytes(b1));
     StageSetup setup;
     setup.stage = s;
     setup.num_stages = num_stages;
-    setup.prev = s;  // stage s runs on rank s + 1
+    setup.prev = s;  // in pipeline order: stage s is rank s + 1
     setup.next = s + 1 == num_stages ? 0 : s + 2;
     setup.inputs = prof.cut_metas[b0];
     setup.max_in_bytes = frame_bound(prof.cut_metas[b0]);
-    // Links are numbered by the rank they carry into (codec_spec.h): stage s sends on link
-    // s + 2, into rank s + 2, or for the last stage back to rank 0.
     setup.out_codec = cfg.codecs.for_link(s + 2);
-    torch::jit::Module module = build_stage_module(mg, begin, end);
-    setup.module_bytes = save_module_bytes(module);
+    setup.members = std::vector<int32_t>(p.members.begin(), p.members.end());
+    setup.module_bytes = save_module_bytes(build_stage_module(mg, begin, end));
     p.setups.push_back(std::move(setup));
   }
   p.max_out_bytes = frame_bound(prof.cut_metas.back());
@@ -146,21 +206,16 @@ RunPlan make_plan(const ModelGraph& mg, const ModelProfile& prof, int num_stages
   return p;
 }
 
-std::string describe_plan(const ModelGraph& mg, const RunPlan& p) {
+std::string describe_plan(const ModelGraph& mg, const RunPlan& p, const RunConfig& cfg) {
   std::ostringstream s;
-  s << "plan: " << p.setups.size() << " stages over " << mg.nodes.size() << " nodes ("
-    << mg.num_blocks() << " blocks)\n";
-  s << "  stage  rank  nodes        blocks      profiled ms  measured ms  out MB  stage MB\n";
-  for (size_t i = 0; i < p.setups.size(); ++i) {
-    size_t b0 = p.block_bounds[i], b1 = p.block_bounds[i + 1];
-    char line[160];
-    std::snprintf(line, sizeof line,
-                  "  %5zu  %4zu  %4zu-%-6zu  %4zu-%-5zu  %11.2f  %11s  %6.2f  %8.1f\n", i, i + 1,
-                  mg.cuts[b0], mg.cuts[b1], b0, b1, p.stage_ms[i],
-                  p.measured_ms.empty() ? "-" : fmt("%.2f", p.measured_ms[i]).c_str(),
-                  p.stage_out_bytes[i] / 1e6, p.setups[i].module_bytes.size() / 1e6);
-    s << line;
-  }
+  const size_t k = p.setups.size(), idle = p.cluster.num_stage_ranks() - k;
+  s << describe_profile(p.profile);
+  s << "plan: " << k << " stages over " << mg.nodes.size() << " nodes (" << mg.num_blocks()
+    << " blocks)";
+  if (idle) s << "; " << idle << " rank" << (idle == 1 ? "" : "s") << " left idle";
+  s << "\n" << format_plan(p.planned, p.costs, p.cluster);
+  s << "predicted: " << fmt("%.2f", 1e3 * p.planned.period_s()) << " ms per batch, "
+    << fmt("%.2f", p.planned.throughput(static_cast<double>(cfg.batch))) << " images/s\n";
   return s.str();
 }
 
@@ -261,6 +316,8 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
   int64_t sent = 0, done = 0;
   int s = 0;
   auto pause = std::chrono::microseconds(10);
+  const auto max_pause = std::chrono::microseconds(static_cast<int64_t>(
+      std::clamp(1e5 * plan.planned.period_s(), 100.0, 4000.0)));  // period / 10, in us
   while (done < sent || (sent < nb && r.stopped_by == 0)) {
     bool progressed = false;
     double now = now_seconds();
@@ -355,8 +412,10 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
                "return in time after ", signal_name(r.stopped_by));
       std::this_thread::sleep_for(pause);
       // Rank 0 keeps batches queued ahead of the first stage, so it can sleep longer than the
-      // stages: every wake-up preempts a computing rank when ranks outnumber cores.
-      pause = std::min(pause * 2, std::chrono::microseconds(4000));
+      // stages: every wake-up preempts a computing rank when ranks outnumber cores. But not
+      // longer than a tenth of the predicted period: large frames move only while rank 0 tests
+      // them (rendezvous), so a long sleep would stall a fast pipeline.
+      pause = std::min(pause * 2, max_pause);
     }
   }
   progress.finish(done, std::min(total, first_row(done)) - start, now_seconds());
@@ -505,7 +564,8 @@ std::string software_versions() {
 std::string config_text(const RunConfig& c, const InputSource& in) {
   return detail::concat("model = ", c.model, "\ninput = ", in.description(), "\nbatch = ", c.batch,
                         "\nthreads = ", c.threads, "\ninflight = ", c.inflight,
-                        "\ncalibrate = ", c.calibrate, "\ncodec = ", c.codecs.text(),
+                        "\ncalibrate = ", c.calibrate, "\nprofile = ", c.profile, "\nmax-stages = ", c.max_stages,
+                        "\ngroup-tolerance = ", c.group_tolerance, "\ncodec = ", c.codecs.text(),
                         "\noptimize = ", c.optimize, "\ntimeout = ", c.timeout_s,
                         "\ntrace = ", c.trace, "\nenergy-model = ", c.energy_model,
                         "\nenergy-idle-watts = ", c.energy_idle_w,
@@ -526,11 +586,20 @@ void write_log(const RunConfig& cfg, const InputSource& in, const RunPlan& plan,
   L.stopped_by_signal = r.stopped_by;
   L.trace = cfg.trace;
   L.cuts = plan.node_cuts;
-  for (size_t s = 0; s < plan.setups.size(); ++s) {
-    L.stage_rank.push_back(static_cast<int64_t>(s + 1));
-    L.stage_profiled_s.push_back(plan.stage_ms[s] / 1e3);
+  L.plan_method = plan.planned.method;
+  L.plan_period_s = plan.planned.period_s();
+  for (size_t s = 0; s < plan.planned.stages.size(); ++s) {
+    const Stage& st = plan.planned.stages[s];
+    const StageCost& c = plan.planned.cost.stages[s];
+    L.stage_rank.push_back(static_cast<int64_t>(st.rank));
+    L.stage_first_block.push_back(static_cast<int64_t>(st.first));
+    L.stage_end_block.push_back(static_cast<int64_t>(st.end));
+    L.stage_compute_s.push_back(c.compute_s);
+    L.stage_recv_s.push_back(c.recv_s);
+    L.stage_send_s.push_back(c.send_s);
+    L.stage_memory_bytes.push_back(c.memory_bytes);
   }
-  for (double ms : plan.measured_ms) L.stage_measured_s.push_back(ms / 1e3);
+  L.profile = plan.profile;
 
   RankLog root;
   root.rank = 0;
@@ -552,7 +621,7 @@ void write_log(const RunConfig& cfg, const InputSource& in, const RunPlan& plan,
   L.ranks.push_back(std::move(root));
   for (size_t i = 0; i < r.stage_facts.size(); ++i) {
     RankLog rl;
-    rl.rank = static_cast<int>(i + 1);
+    rl.rank = plan.members[i + 1];  // the job's rank (stage i runs there)
     rl.stage = static_cast<int>(i);
     rl.counters = r.counters[i];
     rl.clock_offset_s = clocks.offset_s[i + 1];
@@ -593,8 +662,7 @@ void write_log(const RunConfig& cfg, const InputSource& in, const RunPlan& plan,
 
 }  // namespace
 
-int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
-  const int num_stages = ch.size() - 1;
+int run_dispatcher(const RunConfig& cfg, Channel& world, const Log& log) {
   std::optional<OutputSink> sink;
   std::optional<InputSource> in;
   std::optional<ModelGraph> mg;
@@ -605,8 +673,8 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
     StageSetup nothing;
     nothing.ok = false;
     nothing.nothing_to_do = true;
-    for (int rank = 1; rank < ch.size(); ++rank)
-      send_bytes(ch, rank, kTagSetup, nothing.to_bytes(), cfg.timeout_s);
+    for (int rank = 1; rank < world.size(); ++rank)
+      send_bytes(world, rank, kTagSetup, nothing.to_bytes(), cfg.timeout_s);
     return 0;
   }
   try {
@@ -617,8 +685,7 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
     log.info("model " + cfg.model + ": " + std::to_string(mg->nodes.size()) + " nodes, " +
              std::to_string(mg->num_blocks()) + " blocks; inputs " + in->description());
     at::Tensor first = in->batch(0, cfg.batch);
-    ModelProfile prof = profile_model(*mg, first);
-    plan = make_plan(*mg, prof, num_stages, cfg, first);
+    plan = make_plan(*mg, cfg, first, world, log);
     sink.emplace(cfg.output, output_mode(cfg),
                  OutputIdentity{sha256_file(cfg.model), in->identity(), in->count()});
     if (cfg.resume)
@@ -628,14 +695,23 @@ int run_dispatcher(const RunConfig& cfg, Channel& ch, const Log& log) {
     log.error(e.what());
     StageSetup failed;
     failed.ok = false;
-    for (int rank = 1; rank < ch.size(); ++rank)
-      send_bytes(ch, rank, kTagSetup, failed.to_bytes(), cfg.timeout_s);
+    for (int rank = 1; rank < world.size(); ++rank)
+      send_bytes(world, rank, kTagSetup, failed.to_bytes(), cfg.timeout_s);
     if (sink && !cfg.resume) sink->file().discard_on_close();
     return 1;
   }
-  log.info(describe_plan(*mg, plan));
+  log.info(describe_plan(*mg, plan, cfg));
+  const int num_stages = static_cast<int>(plan.setups.size());
+  // From here on ranks count in pipeline order: stage s is rank s + 1 (RemappedChannel).
+  RemappedChannel ch(world, plan.members);
 
   try {
+    StageSetup idle;
+    idle.ok = false;
+    idle.nothing_to_do = true;
+    for (int rank = 1; rank < world.size(); ++rank)
+      if (std::find(plan.members.begin(), plan.members.end(), rank) == plan.members.end())
+        send_bytes(world, rank, kTagSetup, idle.to_bytes(), cfg.timeout_s);
     for (int rank = 1; rank <= num_stages; ++rank)
       send_bytes(ch, rank, kTagSetup, plan.setups[rank - 1].to_bytes(), cfg.timeout_s);
     for (int rank = 1; rank <= num_stages; ++rank) {

@@ -25,9 +25,7 @@ void summarise(RunLog& log) {
   RunSummary& s = log.summary;
   s.images_per_s = s.wall_s > 0 ? s.images / s.wall_s : 0;
   s.period_s = s.steady_images_per_s > 0 ? s.batch_size / s.steady_images_per_s : 0;
-  s.predicted_period_s = 0;
-  const auto& plan = log.stage_measured_s.empty() ? log.stage_profiled_s : log.stage_measured_s;
-  for (double t : plan) s.predicted_period_s = std::max(s.predicted_period_s, t);
+  s.predicted_period_s = log.plan_period_s;
 
   // The verdict: the stage busy for most of the period sets the pace (by compute or by its
   // codec); else a stage that waits for its sends points at the link after it; else rank 0.
@@ -310,11 +308,58 @@ void write_run_log(const std::string& path, const RunLog& log) {
       attr_int(g.get(), "stages", static_cast<int64_t>(log.stage_rank.size()));
       attr(g.get(), "predicted_period_s", log.summary.predicted_period_s);
       ints(g.get(), "cuts", log.cuts);
+      attr(g.get(), "method", log.plan_method);
       ints(g.get(), "stage_rank", log.stage_rank);
-      doubles(g.get(), "stage_profiled_s", log.stage_profiled_s,
-              "seconds per batch: sum of the stage's blocks as profiled on rank 0");
-      doubles(g.get(), "stage_measured_s", log.stage_measured_s,
-              "seconds per batch: the optimised stage timed on rank 0 (empty: not calibrated)");
+      ints(g.get(), "stage_first_block", log.stage_first_block);
+      ints(g.get(), "stage_end_block", log.stage_end_block);
+      doubles(g.get(), "stage_compute_s", log.stage_compute_s,
+              "seconds per batch, predicted: decode + the stage's blocks on its rank + encode");
+      doubles(g.get(), "stage_recv_s", log.stage_recv_s,
+              "seconds per batch, predicted: the stage's input over its link");
+      doubles(g.get(), "stage_send_s", log.stage_send_s,
+              "seconds per batch, predicted: the stage's output over its link");
+      doubles(g.get(), "stage_memory_bytes", log.stage_memory_bytes,
+              "bytes: weights + largest block peak activation");
+    }
+    if (!log.profile.ranks.empty()) {
+      const StartupProfile& p = log.profile;
+      H5Id g = group(f, "profile");
+      attr(g.get(), "seconds", p.seconds);
+      const size_t n = p.ranks.size(), nb = n > 1 ? p.ranks[1].block_ms.size() : 0;
+      std::vector<double> block_ms, block_ms_busy, latency, bandwidth, cores;
+      std::vector<int64_t> memory, threads, on_host;
+      std::string hosts, sources;
+      for (size_t r = 0; r < n; ++r) {
+        for (size_t b = 0; b < nb; ++b) {
+          block_ms.push_back(b < p.ranks[r].block_ms.size() ? p.ranks[r].block_ms[b] : 0.0);
+          block_ms_busy.push_back(
+              b < p.ranks[r].block_ms_busy.size() ? p.ranks[r].block_ms_busy[b] : 0.0);
+        }
+        for (size_t q = 0; q < n; ++q) {
+          latency.push_back(p.links[r][q].latency_s);
+          bandwidth.push_back(p.links[r][q].bandwidth_Bps);
+        }
+        memory.push_back(p.ranks[r].memory_limit);
+        threads.push_back(p.ranks[r].threads);
+        cores.push_back(p.ranks[r].cores);
+        on_host.push_back(p.ranks[r].ranks_on_host);
+        hosts += (r ? "\n" : "") + p.ranks[r].host;
+        sources += (r ? "\n" : "") + p.ranks[r].memory_source;
+      }
+      attr_int(g.get(), "ranks", static_cast<int64_t>(n));
+      attr_int(g.get(), "blocks", static_cast<int64_t>(nb));
+      attr(g.get(), "hosts", hosts);
+      attr(g.get(), "memory_sources", sources);
+      doubles(g.get(), "block_ms", block_ms,
+              "milliseconds per batch; ranks x blocks, row-major (row 0, the dispatcher: zeros)");
+      doubles(g.get(), "block_ms_busy", block_ms_busy,
+              "milliseconds per batch; ranks x blocks: the same, all stage ranks timing at once");
+      doubles(g.get(), "link_latency_s", latency, "seconds; ranks x ranks, row-major");
+      doubles(g.get(), "link_bandwidth_Bps", bandwidth, "bytes per second; ranks x ranks");
+      ints(g.get(), "memory_limit_bytes", memory);
+      ints(g.get(), "threads", threads);
+      doubles(g.get(), "cores", cores, "cores each rank may use (affinity, cgroup CPU quota)");
+      ints(g.get(), "ranks_on_host", on_host);
     }
     {
       H5Id ranks = group(f, "ranks");
@@ -447,7 +492,80 @@ H5Id open_group(hid_t parent, const std::string& name, const std::string& file) 
   return H5Id(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), H5Gclose, "opening " + name);
 }
 
+template <typename T>
+std::vector<T> read_dataset(hid_t parent, const std::string& name, hid_t mem_type,
+                            const std::string& file) {
+  EP_CHECK(H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0, "'", file, "' has no ", name);
+  H5Id d(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "opening " + name);
+  H5Id space(H5Dget_space(d.get()), H5Sclose, "dataspace of " + name);
+  std::vector<T> v(static_cast<size_t>(H5Sget_simple_extent_npoints(space.get())));
+  if (!v.empty())
+    h5_check(H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
+             "reading " + name);
+  return v;
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == '\n')
+      out.emplace_back();
+    else
+      out.back() += c;
+  }
+  return out;
+}
+
 }  // namespace
+
+StartupProfile read_startup_profile(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  EP_CHECK(std::filesystem::exists(path), "profile '", path, "' does not exist");
+  H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+            "cannot open '" + path + "' as HDF5");
+  EP_CHECK(H5Lexists(file.get(), "profile", H5P_DEFAULT) > 0, "'", path,
+           "' has no /profile: not the run log of an `edgepipe run` that measured its ranks");
+  H5Id g = open_group(file.get(), "profile", path);
+  std::map<std::string, double> n;
+  std::map<std::string, std::string> t;
+  read_attrs(g.get(), "/profile", &n, &t);
+  const auto ranks = static_cast<size_t>(n["ranks"]), blocks = static_cast<size_t>(n["blocks"]);
+  const auto block_ms = read_dataset<double>(g.get(), "block_ms", H5T_NATIVE_DOUBLE, path);
+  const auto busy = read_dataset<double>(g.get(), "block_ms_busy", H5T_NATIVE_DOUBLE, path);
+  const auto latency = read_dataset<double>(g.get(), "link_latency_s", H5T_NATIVE_DOUBLE, path);
+  const auto bandwidth =
+      read_dataset<double>(g.get(), "link_bandwidth_Bps", H5T_NATIVE_DOUBLE, path);
+  const auto memory = read_dataset<int64_t>(g.get(), "memory_limit_bytes", H5T_NATIVE_INT64, path);
+  const auto threads = read_dataset<int64_t>(g.get(), "threads", H5T_NATIVE_INT64, path);
+  const auto cores = read_dataset<double>(g.get(), "cores", H5T_NATIVE_DOUBLE, path);
+  const auto on_host = read_dataset<int64_t>(g.get(), "ranks_on_host", H5T_NATIVE_INT64, path);
+  const auto hosts = split_lines(t["hosts"]), sources = split_lines(t["memory_sources"]);
+  EP_CHECK(ranks >= 2 && block_ms.size() == ranks * blocks && busy.size() == block_ms.size() && latency.size() == ranks * ranks &&
+               bandwidth.size() == ranks * ranks && memory.size() == ranks &&
+               threads.size() == ranks && cores.size() == ranks && on_host.size() == ranks && hosts.size() == ranks &&
+               sources.size() == ranks,
+           "'", path, "': /profile is inconsistent (", ranks, " ranks, ", blocks, " blocks)");
+  StartupProfile p;
+  p.seconds = n["seconds"];
+  p.ranks.resize(ranks);
+  p.links.assign(ranks, std::vector<Link>(ranks));
+  for (size_t r = 0; r < ranks; ++r) {
+    RankProfile& rp = p.ranks[r];
+    rp.host = hosts[r];
+    rp.memory_source = sources[r];
+    rp.memory_limit = memory[r];
+    rp.threads = static_cast<int>(threads[r]);
+    rp.cores = cores[r];
+    rp.ranks_on_host = static_cast<int>(on_host[r]);
+    if (r > 0) {
+      rp.block_ms.assign(block_ms.begin() + r * blocks, block_ms.begin() + (r + 1) * blocks);
+      rp.block_ms_busy.assign(busy.begin() + r * blocks, busy.begin() + (r + 1) * blocks);
+    }
+    for (size_t q = 0; q < ranks; ++q)
+      p.links[r][q] = Link{latency[r * ranks + q], bandwidth[r * ranks + q]};
+  }
+  return p;
+}
 
 RunLogFile read_run_log(const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -465,9 +583,13 @@ RunLogFile read_run_log(const std::string& path) {
   }
   {
     H5Id ranks = open_group(file.get(), "ranks", path);
-    for (int r = 0;; ++r) {
+    // Groups are named by the job's rank; ranks the plan left idle have none.
+    H5G_info_t info;
+    h5_check(H5Gget_info(ranks.get(), &info), "reading /ranks");
+    for (int r = 0, found = 0; found < static_cast<int>(info.nlinks) && r < (1 << 20); ++r) {
       const std::string name = std::to_string(r) + "/totals";
-      if (H5Lexists(ranks.get(), std::to_string(r).c_str(), H5P_DEFAULT) <= 0) break;
+      if (H5Lexists(ranks.get(), std::to_string(r).c_str(), H5P_DEFAULT) <= 0) continue;
+      ++found;
       H5Id g = open_group(ranks.get(), name, path);
       out.totals.emplace_back();
       out.totals_text.emplace_back();

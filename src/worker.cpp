@@ -8,56 +8,21 @@
 #include <cstring>
 #include <optional>
 
+#include "edgepipe/bytes.h"
 #include "edgepipe/error.h"
 #include "edgepipe/cluster.h"
 #include "edgepipe/energy.h"
 #include "edgepipe/memory.h"
 #include "edgepipe/metrics.h"
+#include "edgepipe/probe.h"
 #include "edgepipe/signals.h"
 #include "edgepipe/stage.h"
 #include "edgepipe/trace.h"
 
 namespace edgepipe {
 
-namespace {
-
-// Little binary writer/reader for the set-up message (same machine architecture on all ranks).
-struct Writer {
-  std::string out;
-  template <typename T>
-  void put(const T& v) {
-    out.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  void put_string(const std::string& s) {
-    put<uint64_t>(s.size());
-    out += s;
-  }
-};
-
-struct Reader {
-  const std::string& in;
-  size_t pos = 0;
-  template <typename T>
-  T get() {
-    EP_CHECK(pos + sizeof(T) <= in.size(), "stage set-up message is truncated");
-    T v;
-    std::memcpy(&v, in.data() + pos, sizeof v);
-    pos += sizeof v;
-    return v;
-  }
-  std::string get_string() {
-    auto n = get<uint64_t>();
-    EP_CHECK(n <= in.size() - pos, "stage set-up message is truncated");
-    std::string s = in.substr(pos, n);
-    pos += n;
-    return s;
-  }
-};
-
-}  // namespace
-
 std::string StageSetup::to_bytes() const {
-  Writer w;
+  ByteWriter w;
   w.put<uint8_t>(ok ? 1 : nothing_to_do ? 2 : 0);
   w.put<int32_t>(stage);
   w.put<int32_t>(num_stages);
@@ -73,12 +38,13 @@ std::string StageSetup::to_bytes() const {
     w.put<uint32_t>(static_cast<uint32_t>(m.shape.size()));
     for (int64_t d : m.shape) w.put<int64_t>(d);
   }
+  w.put_vector(members);
   w.put_string(module_bytes);
   return w.out;
 }
 
 StageSetup StageSetup::from_bytes(const std::string& bytes) {
-  Reader r{bytes};
+  ByteReader r{bytes, "stage set-up message"};
   StageSetup s;
   const auto status = r.get<uint8_t>();
   s.ok = status == 1;
@@ -103,6 +69,7 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
     for (uint32_t k = 0; k < nd; ++k) m.shape.push_back(r.get<int64_t>());
     s.inputs.push_back(std::move(m));
   }
+  s.members = r.get_vector<int32_t>();
   s.module_bytes = r.get_string();
   return s;
 }
@@ -268,16 +235,35 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
 
 }  // namespace
 
-int run_worker(const RunConfig& cfg, Channel& ch, const Log& log) {
+int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
   StageSetup setup;
   try {
+    // Rank 0 first measures the ranks and links (probe.h), unless it failed before or planned
+    // from a saved profile; then it sends each rank its stage, or nothing to do.
+    bool probe = false;
+    wait_for([&] {
+      size_t n = 0;
+      probe = world.probe(0, kTagProbe, &n);
+      return probe || world.probe(0, kTagSetup, &n);
+    }, cfg.timeout_s, "rank 0 to start the run");
+    if (probe) {
+      try {
+        answer_probe(world, recv_bytes(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"),
+                     cfg);
+      } catch (const std::exception& e) {
+        log.error(std::string("measuring this rank at start-up: ") + e.what());
+        world.abort(1);
+      }
+    }
     setup = StageSetup::from_bytes(
-        recv_bytes(ch, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
+        recv_bytes(world, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
   } catch (const std::exception& e) {
     log.error(e.what());
     return 1;
   }
   if (!setup.ok) return setup.nothing_to_do ? 0 : 1;  // rank 0 has said why
+  // From here on ranks count in pipeline order: stage s is rank s + 1.
+  RemappedChannel ch(world, std::vector<int>(setup.members.begin(), setup.members.end()));
 
   std::optional<StageRunner> stage;
   std::string problem;

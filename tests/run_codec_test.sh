@@ -16,7 +16,7 @@ run() {
   shift
   "$mpiexec" --oversubscribe --allow-run-as-root -n "$ranks" "$edgepipe" run \
     --model "$data/models/$model.pt" --input "$data/inputs.h5:images" --batch 2 --timeout 120 \
-    --optimize false --calibrate 0 --output "$out/$name.h5" "$@" > "$out/$name.log" 2>&1 ||
+    --optimize false --calibrate 0 --stages $((ranks - 1)) --output "$out/$name.h5" "$@" > "$out/$name.log" 2>&1 ||
     { cat "$out/$name.log"; exit 1; }
 }
 compare() {

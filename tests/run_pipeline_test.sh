@@ -8,5 +8,5 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 common=(--model "$data/models/$model.pt" --input "$data/inputs.h5:images" --batch 2 --timeout 120)
 "$edgepipe" single "${common[@]}" --optimize false --output "$out/ref.h5" --warmup 0
-"$mpiexec" --oversubscribe --allow-run-as-root -n "$ranks" "$edgepipe" run "${common[@]}" --output "$out/pipe.h5"
+"$mpiexec" --oversubscribe --allow-run-as-root -n "$ranks" "$edgepipe" run "${common[@]}" --stages $((ranks - 1)) --output "$out/pipe.h5"
 /usr/bin/python3 "$repo/tools/compare_outputs.py" "$out/pipe.h5" --reference "$out/ref.h5" --tol 1e-4

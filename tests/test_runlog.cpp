@@ -202,8 +202,9 @@ RunLog synthetic_log(double compute0_ms, double compute1_ms, double codec1_ms,
   L.command_line = "edgepipe run --model m.pt";
   L.model = "m.pt";
   L.stage_rank = {1, 2};
-  L.stage_profiled_s = {0.004, 0.005};
-  L.stage_measured_s = {0.0045, 0.0052};
+  L.stage_compute_s = {0.0045, 0.0052};
+  L.plan_period_s = 0.0052;
+  L.plan_method = "optimal";
   RankLog root;
   root.facts = facts("h", 1.0, 0.2);
   root.dispatch_totals.seq = 10;
@@ -265,6 +266,70 @@ TEST(Summary, Verdicts) {
   auto idle = synthetic_log(2, 2, 0, 0).summary;
   EXPECT_EQ(idle.bottleneck_cause, "dispatcher");
   EXPECT_EQ(idle.bottleneck_stage, -1);
+}
+
+// The start-up profile survives the log, so `run --profile LOG` plans as the measured run did;
+// a log whose ranks sit on other hosts keeps them apart (and idle ranks have no /ranks group).
+TEST(RunLogFile, StartupProfileRoundTrip) {
+  TempDir tmp;
+  const std::string path = (tmp.path / "p.log.h5").string();
+  RunLog L = synthetic_log(9, 5, 0, 0);
+  StartupProfile& p = L.profile;
+  p.seconds = 2.5;
+  p.ranks.resize(3);
+  for (int r = 0; r < 3; ++r) {
+    p.ranks[r].host = r == 2 ? "node-b" : "node-a";
+    p.ranks[r].threads = r + 1;
+    p.ranks[r].cores = 1.5 * (r + 1);
+    p.ranks[r].memory_limit = (int64_t(1) << 30) * (r + 1);
+    p.ranks[r].memory_source = r == 1 ? "--max-memory" : "the node";
+    p.ranks[r].ranks_on_host = r == 2 ? 1 : 2;
+    if (r > 0) p.ranks[r].block_ms = {1.0 * r, 2.0 * r, 3.5 * r};
+    if (r > 0) p.ranks[r].block_ms_busy = {1.5 * r, 3.0 * r, 5.25 * r};
+  }
+  p.links.assign(3, std::vector<Link>(3, Link{0, 1e18}));
+  p.links[0][1] = p.links[1][0] = Link{1e-5, 1e9};
+  p.links[1][2] = p.links[2][1] = Link{2e-3, 1.25e7};
+  p.links[0][2] = p.links[2][0] = Link{3e-3, 2.5e6};
+  write_run_log(path, L);
+  const StartupProfile q = read_startup_profile(path);
+  ASSERT_EQ(q.ranks.size(), 3u);
+  EXPECT_EQ(q.seconds, 2.5);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(q.ranks[r].host, p.ranks[r].host);
+    EXPECT_EQ(q.ranks[r].threads, p.ranks[r].threads);
+    EXPECT_EQ(q.ranks[r].cores, p.ranks[r].cores);
+    EXPECT_EQ(q.ranks[r].memory_limit, p.ranks[r].memory_limit);
+    EXPECT_EQ(q.ranks[r].memory_source, p.ranks[r].memory_source);
+    EXPECT_EQ(q.ranks[r].block_ms, p.ranks[r].block_ms);
+    EXPECT_EQ(q.ranks[r].block_ms_busy, p.ranks[r].block_ms_busy);
+    for (int s = 0; s < 3; ++s) {
+      EXPECT_EQ(q.links[r][s].latency_s, p.links[r][s].latency_s);
+      EXPECT_EQ(q.links[r][s].bandwidth_Bps, p.links[r][s].bandwidth_Bps);
+    }
+  }
+  // Rank 1 says what it may use; rank 2's node limit is its own (alone on node-b); rank 1 and
+  // 2 on different hosts with 2 and 3 threads on 3 and 4.5 cores: no slowdown.
+  const Cluster c = cluster_of(q);
+  EXPECT_EQ(c.ranks[1].memory_bytes, 2.0 * (1 << 30));
+  EXPECT_EQ(c.ranks[2].memory_bytes, 3.0 * (1 << 30));
+  EXPECT_EQ(c.ranks[2].block_ms, p.ranks[2].block_ms);
+  EXPECT_EQ(host_slowdown(q, 1), 1.0);
+
+  // Two stage ranks of 1 thread on one host of 1 core: each computes at half speed while both
+  // do, at full speed alone; timed together they took 1.5x alone, less than their share of the
+  // core explains, so no interference on top.
+  StartupProfile one = q;
+  for (auto& r : one.ranks) r.host = "n", r.threads = 1, r.cores = 1;
+  EXPECT_EQ(host_slowdown(one, 1), 2.0);
+  EXPECT_EQ(host_slowdown(one, 1, 1), 1.0);
+  EXPECT_EQ(cluster_of(one).ranks[2].block_ms[2], 2 * 7.0);
+  // On 2 cores both get a core each, yet timed together they took 1.5x alone: interference 1.5.
+  for (auto& r : one.ranks) r.cores = 2;
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1), 1.5);
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1), 1.0);
+
+  EXPECT_THROW(read_startup_profile((tmp.path / "none.h5").string()), Error);
 }
 
 TEST(RunLogFile, WriteReadAndReport) {

@@ -9,7 +9,7 @@ trap 'pkill -CONT -f "$dir/out.h5" 2>/dev/null; pkill -KILL -f "$dir/out.h5" 2>/
 /usr/bin/python3 "$(dirname "$0")/../tools/make_input.py" "$dir/in.h5" --count 5000 --shape 3,32,32 > /dev/null
 timeout 90 "$mpiexec" --oversubscribe --allow-run-as-root -n 4 "$edgepipe" run \
   --model "$data/models/resnet18.pt" --input "$dir/in.h5:images" --output "$dir/out.h5" \
-  --timeout 4 --checkpoint 0.2 > "$dir/log" 2>&1 &
+  --timeout 4 --checkpoint 0.2 --stages 3 > "$dir/log" 2>&1 &
 job=$!
 for _ in $(seq 300); do
   [ -f "$dir/out.h5.partial" ] && break

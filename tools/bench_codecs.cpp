@@ -1,22 +1,31 @@
-// bench_codecs: every codec on the activations at real cut points of real models, on one core.
+// bench_codecs: every codec on the activations at real cut points of real models, on 1 or more
+// threads.
 //
-// For each model: the planner's own split of the model into K stages (K from --stages, by the
-// profiled block times, as `edgepipe run` splits it) gives the cut points; the activations there
-// come from running the model's first stages on a random-normal input batch (seeded). At each cut,
-// each codec encodes and decodes the frame of those tensors: --reps timed runs after 2 warm-up
-// runs, median reported. The same run checks correctness: lossless codecs must decode bit for bit,
-// and the error of lossy ones is measured on what they decoded.
+// For each model: the planner's own split of the model into K equal-compute stages (K from
+// --stages, by the block times profiled on the first --threads value, as `edgepipe run` splits
+// it) gives the cut points; the activations there come from running the model's first stages on a
+// random-normal input batch (seeded). For each thread count T of --threads (at::set_num_threads:
+// zfp chunks, the checksum and the stages' compute all use T threads, as a rank run with
+// --threads T does), the stages are timed and, at each cut, each codec encodes and decodes the
+// frame of those tensors: --reps timed runs after 2 warm-up runs, median reported. The same run
+// checks correctness: lossless codecs must decode bit for bit, lossy ones must decode to the same
+// bytes on every thread count, and the error of lossy ones is measured on what they decoded.
 //
 // Figures (docs/codecs.md defines them): ratio = tensor bytes / encoded tensor bytes (frame
 // headers excluded); encode MB/s and decode MB/s = raw tensor megabytes (1e6 bytes) / median
 // seconds of FrameEncoder::encode and FrameDecoder::decode of the frame (checksum included);
 // max rel = max |x' - x| / max |x|; rel L2 = ||x' - x|| / ||x||. The verdict compares encode +
-// decode per frame with the compute time of the stages (optimised, as the pipeline runs them).
+// decode per frame with the compute time of the stages (optimised, as the pipeline runs them):
+// a second table gives, for every cut of every K-stage split, encode + decode ms against the
+// compute ms of the stage before the cut (which encodes) and the one after it (which decodes),
+// and the codec's cost as a share of the smaller.
 //
-// Usage: bench_codecs --model FILE [--model FILE ...] [--stages 2,4] [--batch 1] [--reps 5]
-//                     [--codecs "raw;lz4;zfp-rate:8"] [--field-dims] [--csv FILE] [--seed 1]
+// Usage: bench_codecs --model FILE [--model FILE ...] [--stages 2,3,4] [--threads 1,2]
+//                     [--batch 1] [--reps 5] [--codecs "raw;lz4;zfp-rate:8"] [--field-dims]
+//                     [--csv FILE] [--seed 1]
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +34,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -48,7 +58,8 @@ const char* kDefaultCodecs =
 
 struct Options {
   std::vector<std::string> models;
-  std::vector<size_t> stages{2, 4};
+  std::vector<size_t> stages{2, 3, 4};
+  std::vector<int> threads{1};
   std::vector<std::string> codecs;
   int64_t batch = 1;
   int reps = 5;
@@ -91,6 +102,15 @@ struct Row {
   double max_rel = 0, rel_l2 = 0;
   bool exact = false;
   int field_dims = 3;
+  int threads = 1;
+};
+
+// A cut of a K-stage split, for the table of codec cost against stage compute.
+struct CutRow {
+  std::string model;
+  int threads = 1;
+  size_t stages = 0, cut = 0, node = 0;  // cut i (1-based) of a split into `stages` stages
+  double before_ms = 0, after_ms = 0;    // compute of the stages before and after the cut
 };
 
 // Error of what a codec decoded against the original, over all floating-point tensors.
@@ -113,7 +133,7 @@ void measure(const std::vector<at::Tensor>& in, const std::vector<at::Tensor>& o
 }
 
 Row bench_codec(const std::vector<at::Tensor>& acts, const CodecSpec& codec, int reps,
-                int field_dims) {
+                int field_dims, std::vector<at::Tensor>* decoded) {
   FrameEncoder enc(codec, /*error_every=*/0, field_dims);
   FrameDecoder dec;
   std::vector<char> buf;
@@ -137,6 +157,8 @@ Row bench_codec(const std::vector<at::Tensor>& acts, const CodecSpec& codec, int
   r.dec_mbs = r.mb / median(td);
   r.codec_ms = 1e3 * (median(te) + median(td));
   measure(acts, f.tensors, r);  // outside the timed loop
+  decoded->clear();
+  for (const auto& t : f.tensors) decoded->push_back(t.clone());
   return r;
 }
 
@@ -147,12 +169,35 @@ std::string fmt_err(double v, bool lossy) {
   return b;
 }
 
+// Costs of the checksum and of a copy next to the codecs: MB/s of zlib's crc32 (one thread, as
+// the frame's checksum runs on one thread) and of memcpy, on `bytes` of random data.
+void primitives(size_t bytes, int reps) {
+  std::vector<char> a(bytes), b(bytes);
+  for (size_t i = 0; i < bytes; ++i) a[i] = static_cast<char>(std::rand());
+  std::vector<double> tc, tm;
+  volatile uLong sink = 0;
+  for (int i = 0; i < reps + 2; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    sink = sink + crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(a.data()),
+                        static_cast<uInt>(bytes));
+    double c = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    std::memcpy(b.data(), a.data(), bytes);
+    double m = seconds_since(t0);
+    if (i >= 2) tc.push_back(c), tm.push_back(m);
+  }
+  std::printf("on %.2f MB, one thread: zlib crc32 %.0f MB/s (%.2f ms), memcpy %.0f MB/s (%.2f ms)\n",
+              bytes / 1e6, bytes / 1e6 / median(tc), 1e3 * median(tc), bytes / 1e6 / median(tm),
+              1e3 * median(tm));
+}
+
 int run(const Options& o) {
-  at::set_num_threads(1);
   std::vector<Row> rows;
+  std::vector<CutRow> cut_rows;
   std::vector<std::string> verdicts;
   bool ok = true;
   for (const std::string& path : o.models) {
+    at::set_num_threads(o.threads.front());
     ModelGraph mg = load_model_graph(path);
     std::vector<int64_t> shape = mg.input_shape;
     EP_CHECK(!shape.empty(), path,
@@ -164,91 +209,146 @@ int run(const Options& o) {
     std::string name = path.substr(path.find_last_of('/') + 1);
     name = name.substr(0, name.rfind('.'));
 
-    // The cuts of each K-stage split, and its stages' compute time as the pipeline runs them.
+    // The cuts of each K-stage split (node bounds, first and last included).
+    std::map<size_t, std::vector<size_t>> splits;
     std::set<size_t> cut_nodes;
-    double min_stage_ms = 1e300;
-    std::string stage_text;
     for (size_t k : o.stages) {
-      std::vector<size_t> bounds = partition_chain(prof.block_ms, k);
       std::vector<size_t> nodes;
-      for (size_t b : bounds) nodes.push_back(mg.cuts[b]);
+      for (size_t b : partition_chain(prof.block_ms, k)) nodes.push_back(mg.cuts[b]);
       for (size_t i = 1; i + 1 < nodes.size(); ++i) cut_nodes.insert(nodes[i]);
-      std::vector<double> ms = time_stages(mg, nodes, input, /*optimize=*/true);
-      stage_text += (stage_text.empty() ? "" : "; ") + std::to_string(k) + " stages:";
-      for (double m : ms) {
-        char b[32];
-        std::snprintf(b, sizeof b, " %.1f", m);
-        stage_text += b;
-        min_stage_ms = std::min(min_stage_ms, m);
-      }
+      splits[k] = nodes;
     }
-    std::cout << name << ": stage compute ms (optimised, batch " << o.batch << ", 1 thread), "
-              << stage_text << "\n";
-
-    double worst_ms = 0;
-    std::string worst;
+    // The activations at each cut, computed once.
+    std::map<size_t, std::vector<at::Tensor>> acts_at;
     for (size_t node : cut_nodes) {
       StageRunner head(build_stage_module(mg, 0, node));
       std::vector<at::Tensor> acts = head.run({input});
       for (auto& t : acts) t = t.contiguous().clone();
-      for (const std::string& c : o.codecs) {
-        const CodecSpec spec = parse_codec(c);
-        std::vector<int> dims_list{0};  // 0: as edgepipe runs
-        if (o.field_dims && spec.is_zfp()) dims_list = {1, 2, 3, 0};
-        for (int dims : dims_list) {
-          Row r = bench_codec(acts, spec, o.reps, dims);
-          r.model = name;
-          r.node = node;
-          r.shapes = shapes_of(acts);
-          if (!spec.lossy() && !r.exact) {
-            std::cout << "FAIL: " << r.codec << " did not decode " << name << " at node " << node
-                      << " bit for bit\n";
-            ok = false;
+      acts_at[node] = acts;
+    }
+    // What each lossy codec decoded on the first thread count: the others must decode the same.
+    std::map<std::pair<size_t, std::string>, std::vector<at::Tensor>> first_decode;
+
+    for (int threads : o.threads) {
+      at::set_num_threads(threads);
+      // The stages' compute time as the pipeline runs them, on this many threads.
+      std::string stage_text;
+      std::map<size_t, std::vector<double>> stage_ms;
+      for (const auto& [k, nodes] : splits) {
+        stage_ms[k] = time_stages(mg, nodes, input, /*optimize=*/true);
+        stage_text += (stage_text.empty() ? "" : "; ") + std::to_string(k) + " stages:";
+        for (double m : stage_ms[k]) {
+          char b[32];
+          std::snprintf(b, sizeof b, " %.1f", m);
+          stage_text += b;
+        }
+      }
+      std::cout << name << ": stage compute ms (optimised, batch " << o.batch << ", " << threads
+                << " thread" << (threads > 1 ? "s" : "") << "), " << stage_text << "\n";
+      for (const auto& [k, nodes] : splits)
+        for (size_t i = 1; i + 1 < nodes.size(); ++i)
+          cut_rows.push_back({name, threads, k, i, nodes[i], stage_ms[k][i - 1], stage_ms[k][i]});
+
+      for (size_t node : cut_nodes) {
+        const std::vector<at::Tensor>& acts = acts_at[node];
+        for (const std::string& c : o.codecs) {
+          const CodecSpec spec = parse_codec(c);
+          std::vector<int> dims_list{0};  // 0: as edgepipe runs
+          if (o.field_dims && spec.is_zfp()) dims_list = {1, 2, 3, 0};
+          for (int dims : dims_list) {
+            std::vector<at::Tensor> decoded;
+            Row r = bench_codec(acts, spec, o.reps, dims, &decoded);
+            r.model = name;
+            r.node = node;
+            r.shapes = shapes_of(acts);
+            r.threads = threads;
+            if (!spec.lossy() && !r.exact) {
+              std::cout << "FAIL: " << r.codec << " did not decode " << name << " at node " << node
+                        << " bit for bit\n";
+              ok = false;
+            }
+            auto key = std::make_pair(node, c + "/" + std::to_string(dims));
+            auto first = first_decode.find(key);
+            if (first == first_decode.end()) {
+              first_decode[key] = decoded;
+            } else {
+              for (size_t i = 0; i < decoded.size(); ++i)
+                if (!at::equal(decoded[i], first->second[i])) {
+                  std::cout << "FAIL: " << r.codec << " decoded " << name << " at node " << node
+                            << " differently on " << threads << " threads\n";
+                  ok = false;
+                }
+            }
+            rows.push_back(r);
           }
-          if (dims == 0 && r.codec_ms > worst_ms) {
-            worst_ms = r.codec_ms;
-            worst = r.codec + " at node " + std::to_string(node);
-          }
-          rows.push_back(r);
         }
       }
     }
-    char v[400];
-    std::snprintf(v, sizeof v,
-                  "%s: the costliest codec (%s) takes %.2f ms to encode + decode a frame, %.1f%% "
-                  "of the fastest stage's compute (%.1f ms)",
-                  name.c_str(), worst.c_str(), worst_ms, 100 * worst_ms / min_stage_ms,
-                  min_stage_ms);
-    verdicts.push_back(v);
   }
 
-  std::cout << "\n| model | cut (node) | tensors | MB | codec | ratio | encode MB/s | decode MB/s "
-               "| encode + decode ms | max rel err | rel L2 err |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::cout << "\n| model | threads | cut (node) | tensors | MB | codec | ratio | encode MB/s | "
+               "decode MB/s | encode + decode ms | max rel err | rel L2 err |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Row& r : rows) {
     const bool lossy = parse_codec(r.codec).lossy();
     std::string codec = r.codec;
     if (o.field_dims && parse_codec(r.codec).is_zfp())
       codec += r.field_dims ? " (at most " + std::to_string(r.field_dims) + "-D)" : " (default)";
     char line[512];
-    std::snprintf(
-        line, sizeof line, "| %s | %zu | %s | %.2f | %s | %.2fx | %.0f | %.0f | %.2f | %s | %s |\n",
-        r.model.c_str(), r.node, r.shapes.c_str(), r.mb, codec.c_str(), r.ratio, r.enc_mbs,
-        r.dec_mbs, r.codec_ms, fmt_err(r.max_rel, lossy).c_str(), fmt_err(r.rel_l2, lossy).c_str());
+    std::snprintf(line, sizeof line,
+                  "| %s | %d | %zu | %s | %.2f | %s | %.2fx | %.0f | %.0f | %.2f | %s | %s |\n",
+                  r.model.c_str(), r.threads, r.node, r.shapes.c_str(), r.mb, codec.c_str(),
+                  r.ratio, r.enc_mbs, r.dec_mbs, r.codec_ms, fmt_err(r.max_rel, lossy).c_str(),
+                  fmt_err(r.rel_l2, lossy).c_str());
     std::cout << line;
   }
+
+  // Codec cost against stage compute, at every cut of every split (as edgepipe runs: default
+  // field). The stage before a cut encodes, the one after decodes; the share is of the smaller.
+  std::cout << "\n| model | threads | stages | cut (node) | MB | codec | encode + decode ms | stage "
+               "compute ms, before / after | encode + decode / compute |\n"
+               "|---|---|---|---|---|---|---|---|---|\n";
+  std::map<std::pair<std::string, int>, std::pair<double, std::string>> worst;
+  for (const CutRow& c : cut_rows) {
+    for (const Row& r : rows) {
+      if (r.model != c.model || r.threads != c.threads || r.node != c.node || r.field_dims != 0)
+        continue;
+      const double share = r.codec_ms / std::min(c.before_ms, c.after_ms);
+      char line[512];
+      std::snprintf(line, sizeof line, "| %s | %d | %zu | %zu of %zu (%zu) | %.2f | %s | %.2f | %.1f / %.1f | %.0f%% |\n",
+                    c.model.c_str(), c.threads, c.stages, c.cut, c.stages - 1, c.node, r.mb,
+                    r.codec.c_str(), r.codec_ms, c.before_ms, c.after_ms, 100 * share);
+      std::cout << line;
+      auto& w = worst[{c.model, c.threads}];
+      if (share > w.first) {
+        char v[256];
+        std::snprintf(v, sizeof v, "%s at cut %zu of %zu stages, %.2f ms against %.1f ms",
+                      r.codec.c_str(), c.cut, c.stages, r.codec_ms,
+                      std::min(c.before_ms, c.after_ms));
+        w = {share, v};
+      }
+    }
+  }
   std::cout << "\n";
-  for (const auto& v : verdicts) std::cout << v << "\n";
-  std::cout << (ok ? "lossless codecs: every frame decoded bit for bit\n"
-                   : "FAIL: a lossless codec did not decode bit for bit\n");
+  for (const auto& [key, w] : worst)
+    std::printf("%s, %d thread%s: the costliest codec relative to its stages is %s (%.0f%%)\n",
+                key.first.c_str(), key.second, key.second > 1 ? "s" : "", w.second.c_str(),
+                100 * w.first);
+  size_t largest = 0;
+  for (const Row& r : rows) largest = std::max(largest, static_cast<size_t>(r.mb * 1e6));
+  if (largest > 0) primitives(largest, o.reps);
+  std::cout << (ok ? "lossless codecs: every frame decoded bit for bit; every codec decoded the "
+                     "same on every thread count\n"
+                   : "FAIL: see above\n");
   if (!o.csv.empty()) {
     std::ofstream f(o.csv);
-    f << "model,cut_node,tensors,mb,codec,field_dims,ratio,encode_mbs,decode_mbs,codec_ms,"
+    f << "model,threads,cut_node,tensors,mb,codec,field_dims,ratio,encode_mbs,decode_mbs,codec_ms,"
          "max_rel_err,rel_l2_err,exact\n";
     for (const Row& r : rows)
-      f << r.model << "," << r.node << "," << r.shapes << "," << r.mb << "," << r.codec << ","
-        << r.field_dims << "," << r.ratio << "," << r.enc_mbs << "," << r.dec_mbs << ","
-        << r.codec_ms << "," << r.max_rel << "," << r.rel_l2 << "," << r.exact << "\n";
+      f << r.model << "," << r.threads << "," << r.node << "," << r.shapes << "," << r.mb << ","
+        << r.codec << "," << r.field_dims << "," << r.ratio << "," << r.enc_mbs << ","
+        << r.dec_mbs << "," << r.codec_ms << "," << r.max_rel << "," << r.rel_l2 << ","
+        << r.exact << "\n";
     std::cout << "wrote " << o.csv << "\n";
   }
   return ok ? 0 : 1;
@@ -271,6 +371,9 @@ int main(int argc, char** argv) {
       } else if (a == "--stages") {
         o.stages.clear();
         for (const auto& s : split(value(), ',')) o.stages.push_back(std::stoul(s));
+      } else if (a == "--threads") {
+        o.threads.clear();
+        for (const auto& s : split(value(), ',')) o.threads.push_back(std::stoi(s));
       } else if (a == "--codecs") {
         o.codecs = split(value(), ';');
       } else if (a == "--batch") {
@@ -289,6 +392,8 @@ int main(int argc, char** argv) {
     }
     EP_CHECK(!o.models.empty(), "give at least one --model FILE");
     EP_CHECK(o.reps > 0 && o.batch > 0, "--reps and --batch must be positive");
+    EP_CHECK(!o.threads.empty() && *std::min_element(o.threads.begin(), o.threads.end()) > 0,
+             "--threads takes positive thread counts");
     for (const auto& c : o.codecs) parse_codec(c);  // fail early on a typo
     return run(o);
   } catch (const std::exception& e) {

@@ -39,7 +39,8 @@ LOSSLESS = ("raw", "lz4", "zfp-reversible", "zfp-reversible+lz4")
 def run_pipeline(a, codec, model, inputs, out):
     cmd = [a.mpirun, "-n", str(a.ranks), "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
            a.edgepipe, "run", "--model", model, "--input", inputs + ":images", "--output", out,
-           "--batch", str(a.batch), "--codec", codec, "--overwrite", "--quiet"]
+           "--batch", str(a.batch), "--codec", codec, "--stages", str(a.ranks - 1),
+           "--overwrite", "--quiet"]
     cmd += a.extra
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

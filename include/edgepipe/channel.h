@@ -20,7 +20,9 @@ namespace edgepipe {
 enum Tag : int { kTagSetup = 1, kTagReady = 2, kTagData = 3, kTagStats = 4, kTagSignal = 5,
                  kTagStatus = 6,
                  kTagClock = 7,   // start-up clock alignment (trace.h)
-                 kTagTrace = 8 }; // a stage's per-batch records and facts, after its stats
+                 kTagTrace = 8,   // a stage's per-batch records and facts, after its stats
+                 kTagProbe = 9,   // start-up measurements (probe.h)
+                 kTagPing = 10 }; // link probes between two ranks (probe.h)
 
 class Channel {
  public:
@@ -87,6 +89,34 @@ class MpiChannel : public Channel {
   const MpiComm& comm_;
   std::vector<Pending> pending_;  // slots reused: a handle is an index
   std::vector<Handle> free_;
+};
+
+// The ranks of another channel, renumbered: rank i here is members[i] there. A run uses it once
+// the plan is made, so that stage s is rank s + 1 whichever rank the planner put it on, and ranks
+// the plan leaves idle are not in it.
+class RemappedChannel : public Channel {
+ public:
+  RemappedChannel(Channel& base, std::vector<int> members);
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(members_.size()); }
+  int base_rank(int rank) const { return members_.at(rank); }
+  Handle isend(int dest, int tag, const char* data, size_t n) override {
+    return base_.isend(members_.at(dest), tag, data, n);
+  }
+  Handle irecv(int src, int tag, char* data, size_t capacity) override {
+    return base_.irecv(members_.at(src), tag, data, capacity);
+  }
+  bool test(Handle h, size_t* bytes = nullptr) override { return base_.test(h, bytes); }
+  void cancel(Handle h) override { base_.cancel(h); }
+  bool probe(int src, int tag, size_t* bytes) override {
+    return base_.probe(members_.at(src), tag, bytes);
+  }
+  [[noreturn]] void abort(int code) override { base_.abort(code); }
+
+ private:
+  Channel& base_;
+  std::vector<int> members_;
+  int rank_ = -1;
 };
 
 // In-process transport: one LocalHub shared by N threads, one LocalChannel per thread.

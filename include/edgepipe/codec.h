@@ -2,11 +2,15 @@
 // with a link's codec (raw, lz4, zfp in any mode, zfp + lz4; see codec_spec.h and
 // docs/codecs.md).
 //
-// A frame (format version 2) is: a fixed header (magic "EPFR", format version, the link's codec
+// A frame (format version 3) is: a fixed header (magic "EPFR", format version, the link's codec
 // and its parameter, flags, batch sequence number, tensor count, payload bytes, CRC-32 of the
 // payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp or
-// zfp + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte counts), then
-// the payloads, each starting on a 64-byte boundary. The decoder needs nothing but the frame.
+// zfp + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte counts, and
+// the byte count of each zfp chunk), then the payloads, each starting on a 64-byte boundary.
+// A zfp tensor is coded as independent chunks (slabs of whole zfp blocks along the field's
+// slowest axis), encoded and decoded in parallel on the threads LibTorch is given
+// (at::set_num_threads); the chunks depend only on the shape, so the frame is the same for any
+// number of threads. The decoder needs nothing but the frame.
 // Decoding checks every count against the frame's size and against what the decoder may
 // allocate, so a truncated or corrupt frame raises an error naming what is wrong and never reads
 // or writes out of bounds (zfp streams are decoded from a buffer padded to the longest stream
@@ -24,7 +28,7 @@
 
 namespace edgepipe {
 
-constexpr uint16_t kFrameVersion = 2;  // the frame format this edgepipe writes and reads
+constexpr uint16_t kFrameVersion = 3;  // the frame format this edgepipe writes and reads
 constexpr uint32_t kFrameEnd = 1;      // flag: end of stream, no tensors
 
 // Dtype and shape of one tensor, as a frame describes it.
@@ -57,6 +61,18 @@ struct ZfpField {
 };
 ZfpField zfp_field_of(c10::IntArrayRef shape, int max_dims = 3);
 
+// zfp chunks: a field is cut along its slowest axis into `count` slabs of `layers` layers of
+// zfp blocks each (4 rows of that axis per layer; the last slab takes the rest), each its own zfp
+// stream. zfp_chunks_of chooses them for about `chunk_bytes` of values each (at most
+// kMaxZfpChunks, at least one layer); 0 chooses the default, kZfpChunkBytes.
+constexpr size_t kZfpChunkBytes = size_t(128) << 10;
+constexpr uint32_t kMaxZfpChunks = 256;
+struct ZfpChunks {
+  uint32_t count = 1;
+  uint64_t layers = 1;  // layers of blocks per chunk
+};
+ZfpChunks zfp_chunks_of(const ZfpField& field, size_t value_bytes, size_t chunk_bytes = 0);
+
 // A decoded frame.
 struct Frame {
   uint64_t seq = 0;
@@ -77,13 +93,16 @@ class FrameEncoder {
   // one frame in error_every after it (0: never). Measuring costs about a decode, so the
   // pipeline samples (the default) rather than doubling the codec's cost on every batch.
   // zfp_max_dims 1..3 forces zfp_field_of's max_dims (to compare layouts: tools/bench_codecs);
-  // 0 chooses by zfp mode, as edgepipe runs.
-  explicit FrameEncoder(const CodecSpec& codec = {}, int error_every = 8, int zfp_max_dims = 0);
+  // 0 chooses by zfp mode, as edgepipe runs. zfp_chunk_bytes: the zfp chunks' target size
+  // (zfp_chunks_of; 0: the default; tests use small ones to get many chunks from small tensors).
+  explicit FrameEncoder(const CodecSpec& codec = {}, int error_every = 8, int zfp_max_dims = 0,
+                        size_t zfp_chunk_bytes = 0);
   ~FrameEncoder();
   FrameEncoder(FrameEncoder&&) noexcept;
   FrameEncoder& operator=(FrameEncoder&&) noexcept;
 
   // Writes a frame into `out`, reusing its capacity. Non-contiguous tensors are made contiguous.
+  // zfp chunks are encoded with at::parallel_for (LibTorch's intra-op threads).
   void encode(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
               std::vector<char>& out);
   const CodecSpec& codec() const;
@@ -105,7 +124,8 @@ class FrameDecoder {
   FrameDecoder(FrameDecoder&&) noexcept;
   FrameDecoder& operator=(FrameDecoder&&) noexcept;
 
-  // Checks and decodes a frame; throws edgepipe::Error naming the defect.
+  // Checks and decodes a frame; throws edgepipe::Error naming the defect. zfp chunks are decoded
+  // with at::parallel_for.
   Frame decode(const char* data, size_t size);
 
  private:

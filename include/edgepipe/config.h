@@ -20,7 +20,11 @@ struct RunConfig {
   int64_t batch = 1;                 // samples per batch
   int threads = 1;                   // intra-op threads per rank
   int inflight = 0;                  // batches in flight in the pipeline; 0 = 2 x stages
-  int calibrate = 3;                 // rounds of timing the stages as they will run, to balance
+  int calibrate = 3;                 // rounds of timing planned stages on rank 0 and re-planning
+  std::string profile;               // plan from this earlier run log's /profile ("" = measure)
+  size_t max_stages = 0;             // 0: up to one stage per stage rank
+  size_t stages = 0;                 // plan exactly this many stages (0: the planner chooses)
+  double group_tolerance = 0.05;     // PlanOptions::group_tolerance for the measured ranks
   LinkCodecs codecs;                 // codec of each link (`run` only; see codec_spec.h)
   double timeout_s = 300;            // longest any wait may take before the run fails
   bool optimize = true;              // torch::jit::optimize_for_inference on each stage
@@ -50,12 +54,32 @@ struct InspectConfig {
   bool profile = true;  // time each block
 };
 
-enum class Command { run, single, inspect, help, version };
+// Options of `edgepipe plan` (docs/planner.md, "edgepipe plan"): profile the model here, plan it
+// for a described cluster, compare with the baselines. No MPI.
+struct PlanCommandConfig {
+  std::string model;
+  std::string cluster;               // cluster description file; "" with --ranks
+  int ranks = 0;                     // instead of --cluster: this many ranks like this machine
+  std::string max_memory;            // --ranks: memory per rank ("" = what this node reports)
+  std::string bandwidth = "1Gbit/s";  // --ranks: every link
+  std::string latency = "0.1ms";
+  std::vector<int64_t> input_shape;  // one batch's shape; empty: from the model file
+  int64_t batch = 1;
+  int threads = 1;
+  CodecSpec codec;                   // one codec for every link
+  bool optimize = true;              // profile the blocks after optimize_for_inference
+  size_t max_stages = 0;             // 0: up to one stage per stage rank
+  double group_tolerance = 0;        // PlanOptions::group_tolerance
+  bool baselines = true;             // also plan with random, greedy, equal-blocks, pipeedge
+};
+
+enum class Command { run, single, inspect, plan, help, version };
 
 struct ParsedCommand {
   Command command = Command::help;
   RunConfig run;
   InspectConfig inspect;
+  PlanCommandConfig plan;
   std::string help_text;
 };
 

@@ -1,27 +1,77 @@
 // profile: per-block compute time on this rank (at the run's batch size and thread count), the
-// tensors live at each cut candidate, and parameter bytes per block.
+// tensors live at each cut candidate, parameter and peak activation bytes per block, what each
+// cut costs under a codec, and the planner's view of all that (ModelCosts, plan.h).
 #pragma once
 #include <ATen/ATen.h>
 
+#include <string>
 #include <vector>
 
 #include "edgepipe/codec.h"
 #include "edgepipe/graph.h"
+#include "edgepipe/plan.h"
+#include "edgepipe/stage.h"
 
 namespace edgepipe {
+
+// What crossing each cut costs under one codec, measured on the profiled batch's activations.
+struct CutCodecCosts {
+  CodecSpec codec;
+  std::vector<int64_t> frame_bytes;  // the encoded frame (headers included), per cut
+  std::vector<double> encode_ms;     // median per frame, on the profiling rank
+  std::vector<double> decode_ms;
+};
 
 struct ModelProfile {
   std::vector<double> block_ms;                    // median compute time of each block
   std::vector<int64_t> block_param_bytes;          // frozen weights of each block
+  std::vector<int64_t> block_act_bytes;            // peak activation memory while it runs
   std::vector<std::vector<TensorMeta>> cut_metas;  // tensors at each cut candidate (blocks + 1)
+  std::vector<CutCodecCosts> codecs;               // one per codec asked for (ProfileOptions)
   int64_t cut_bytes(size_t cut) const;
 };
 
-// Runs the model block by block on `input`: `warmup` untimed passes, then `reps` timed ones
-// (reps = 0: one pass, shapes only). Throws an error naming the input's shape if the model
-// rejects it.
+struct ProfileOptions {
+  int warmup = 2;
+  int reps = 5;                   // 0: one pass, shapes only (no times, no codec costs)
+  bool optimize = false;          // time each block after optimize_for_inference (checked)
+  std::vector<CodecSpec> codecs;  // measure every cut's frame under each of these
+};
+
+// Runs the model block by block on `input`: `warmup` untimed passes, then `reps` timed ones.
+// Throws an error naming the input's shape if the model rejects it. Peak activation bytes are
+// measured with a counting CPU allocator (memory.h) on the first pass.
+ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
+                           const ProfileOptions& options);
 ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input, int warmup = 2,
                            int reps = 5);
+
+// The model's blocks, each as its own stage module (stage.h), in order.
+std::vector<torch::jit::Module> block_modules(const ModelGraph& model);
+
+// A chain of blocks ready to time, as a rank measures its own speed at start-up: built (and with
+// `optimize`, each block optimize_checked) once, timed when asked.
+class BlockChain {
+ public:
+  BlockChain(std::vector<torch::jit::Module> blocks, std::vector<at::Tensor> input, bool optimize);
+  // Median time of each block fed the previous block's outputs: `warmup` untimed passes, then
+  // `reps` timed ones.
+  std::vector<double> time(int warmup, int reps);
+
+ private:
+  std::vector<StageRunner> runners_;
+  std::vector<at::Tensor> input_;
+};
+
+std::vector<double> time_blocks(std::vector<torch::jit::Module> blocks,
+                                const std::vector<at::Tensor>& input, bool optimize, int warmup,
+                                int reps);
+
+// The planner's view of a profile: ref_ms = block_ms, weights, peak activations; cut_bytes and
+// codec times from prof.codecs (the largest over the codecs measured, since the plan does not
+// know in advance which link a cut will travel on), or raw frame sizes and no codec time if none
+// was measured.
+ModelCosts model_costs(const ModelProfile& prof);
 
 // Median time of each stage [node_bounds[s], node_bounds[s+1]) run as it will run on its rank
 // (built as its own module and, with `optimize`, optimize_for_inference), fed the previous

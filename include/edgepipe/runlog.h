@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "edgepipe/metrics.h"
+#include "edgepipe/probe.h"
 #include "edgepipe/trace.h"
 
 namespace edgepipe {
@@ -36,7 +37,7 @@ struct RunSummary {
   double images_per_s = 0;         // images / wall_s
   double steady_images_per_s = 0;  // after the pipeline filled
   double period_s = 0;             // measured seconds per batch in steady state
-  double predicted_period_s = 0;   // the plan's slowest stage (its timing on rank 0)
+  double predicted_period_s = 0;   // the planner's period (RunLog::plan_period_s)
   int bottleneck_stage = -1;       // -1: none of the stages (rank 0 or the links set the pace)
   int bottleneck_rank = 0;
   std::string bottleneck_cause;   // compute | codec | link | dispatcher
@@ -52,9 +53,13 @@ struct RunLog {
   std::string versions;       // "edgepipe 0.1.0; LibTorch 1.13.0; Open MPI ...; HDF5 ..."
   int stopped_by_signal = 0;  // the run stopped early (the log covers the part that ran)
   bool trace = true;          // per-batch records kept (off: --no-trace)
-  // /plan
-  std::vector<int64_t> cuts, stage_rank;
-  std::vector<double> stage_profiled_s, stage_measured_s;
+  // /plan: the planner's choice and its prediction (docs/planner.md, cost model)
+  std::vector<int64_t> cuts, stage_rank, stage_first_block, stage_end_block;
+  std::vector<double> stage_compute_s, stage_recv_s, stage_send_s, stage_memory_bytes;
+  double plan_period_s = 0;     // predicted seconds per batch (largest stage period, dispatcher)
+  std::string plan_method;      // "optimal"
+  // /profile: what the ranks and links measured at start-up (reusable: --profile LOG)
+  StartupProfile profile;
   // /ranks, /links
   std::vector<RankLog> ranks;       // by rank
   std::vector<LinkCounters> links;  // link i+1 carries into rank i+1, the last one into rank 0
@@ -78,6 +83,9 @@ struct RunLogFile {
   std::vector<LinkCounters> links;
 };
 RunLogFile read_run_log(const std::string& path);
+
+// The start-up profile stored in a run log's /profile (for `run --profile LOG`, `plan --profile`).
+StartupProfile read_startup_profile(const std::string& path);
 
 // The default log path: OUTPUT minus ".h5", plus ".log.h5".
 std::string default_log_path(const std::string& output);

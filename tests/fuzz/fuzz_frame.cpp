@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static edgepipe::FrameDecoder decoder(uint64_t(1) << 24);
   decode(decoder, reinterpret_cast<const char*>(data), size);
   // A mutated frame almost always fails its checksum; so also decode a copy whose checksum is
-  // made right (payload_bytes at offset 24, CRC-32 at 32 in format version 2), as a forger
+  // made right (payload_bytes at offset 24, CRC-32 at 32 in format versions 2 and 3), as a forger
   // would, to reach the checks and codecs behind it.
   constexpr size_t kPayloadBytesAt = 24, kCrcAt = 32, kHeader = 48;
   if (size < kHeader) return 0;

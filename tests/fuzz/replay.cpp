@@ -1,5 +1,6 @@
 // Runs the fuzz target on files, without libFuzzer (any compiler, no sanitizer needed), and
-// writes the seed corpus: frames of every codec around small tensors of several dtypes.
+// writes the seed corpus: frames of every codec around small tensors of several dtypes, and
+// zfp frames of several chunks each (format version 3).
 // Usage: fuzz_replay FILE_OR_DIR...        fuzz_replay --make-corpus DIR
 #include <torch/torch.h>
 
@@ -46,6 +47,15 @@ int make_corpus(const fs::path& dir) {
       std::ofstream(dir / file, std::ios::binary).write(frame.data(), frame.size());
       ++n;
     }
+    // A tensor of odd sizes in 6 zfp chunks (a 256-byte chunk target), beside an index tensor.
+    std::vector<char> frame;
+    FrameEncoder(parse_codec(name), 8, 0, 256)
+        .encode(9, 0, {at::relu(at::randn({1, 24, 9, 10})), at::arange(3, at::kLong)}, frame);
+    std::string file = std::string(name) + "-chunked";
+    for (char& c : file)
+      if (c == ':' || c == '+') c = '_';
+    std::ofstream(dir / file, std::ios::binary).write(frame.data(), frame.size());
+    ++n;
   }
   std::vector<char> end;
   FrameEncoder().encode(7, kFrameEnd, {}, end);

@@ -1,0 +1,64 @@
+// probe: what a run measures about its ranks and links at start-up, for the planner (issue 4,
+// docs/planner.md "Measured at start-up"). Rank 0 sends every stage rank the model's blocks and
+// one input batch; every stage rank builds (and optimises) them, then times every block when
+// rank 0 says so: one rank per host at a time, so that a rank's times are its own and not its
+// neighbours' contention. Each reports its host, usable cores and memory limit; then every pair
+// of ranks measures its link with a ping-pong, one pair at a time. The result becomes the
+// planner's Cluster, in which ranks that share a host's cores are slowed by the sharing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgepipe/channel.h"
+#include "edgepipe/cluster.h"
+#include "edgepipe/config.h"
+#include "edgepipe/log.h"
+
+namespace edgepipe {
+
+struct RankProfile {
+  std::string host;
+  int threads = 1;
+  double cores = 1;                // cores the rank may use (affinity, cgroup quota)
+  std::vector<double> block_ms;    // median time of each block, timed alone (empty for rank 0)
+  std::vector<double> block_ms_busy;  // the same while every stage rank of the job computes
+  int64_t memory_limit = 0;        // what the rank may use: --max-memory, else the node's limit
+  std::string memory_source;       // where memory_limit came from
+  int ranks_on_host = 1;           // ranks of the job on the same host (they share its memory)
+  double seconds = 0;              // time the rank spent profiling
+};
+
+struct StartupProfile {
+  std::vector<RankProfile> ranks;        // by rank
+  std::vector<std::vector<Link>> links;  // links[a][b], measured both ways as one round trip
+  double seconds = 0;                    // the whole start-up measurement, on rank 0
+};
+
+// Rank 0. `blocks` are the model's blocks as stage archives (stage.h), `input_frame` one batch
+// as a frame (codec.h), `probe_bytes` the size of the large ping-pong message (the largest
+// frame, capped).
+StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks,
+                             const std::string& input_frame, int64_t probe_bytes,
+                             const RunConfig& cfg, const Log& log);
+
+// A stage rank, once it has received rank 0's kTagProbe request: profiles, answers, and takes
+// part in the link probes until rank 0 says they are done.
+void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg);
+
+// The planner's cluster: rank r's block times, slowed by share_of_host(), and memory (the
+// node's limit shared among the ranks on it, unless --max-memory says what each rank may use);
+// the measured links.
+// `busy_per_host`: how many stage ranks compute at once on a host (0: all of its stage ranks).
+Cluster cluster_of(const StartupProfile& profile, size_t busy_per_host = 0);
+
+// How much slower than alone rank r computes while `busy` stage ranks on its host compute
+// (0: all of them): max(1, busy ranks x threads / the host's cores), times the interference
+// measured on the host when all its stage ranks computed at once beyond that share of the cores
+// (shared caches, memory bandwidth, sibling hyperthreads); 1 when busy is 1.
+double host_slowdown(const StartupProfile& profile, size_t rank, size_t busy = 0);
+
+// A table of the profile: rank, host, total block ms, memory, and the links.
+std::string describe_profile(const StartupProfile& profile);
+
+}  // namespace edgepipe

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Usage: run_planned_test.sh EDGEPIPE REPO_DIR DATA_DIR MPIEXEC
+# The planner inside `edgepipe run` (issue 4): a job of 4 ranks limited to 2 stages leaves a rank
+# idle and still matches the whole model; its run log holds the plan, the prediction and every
+# rank's profile; a second run plans from that saved profile without measuring; a profile of
+# another job is refused.
+set -eu
+edgepipe=$1 repo=$2 data=$3 mpiexec=$4
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+common=(--model "$data/models/resnet18.pt" --input "$data/inputs.h5:images" --batch 2 --timeout 120)
+mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
+"$edgepipe" single "${common[@]}" --optimize false --output "$out/ref.h5" --warmup 0 --quiet
+
+"${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --output "$out/a.h5" > "$out/a.txt" 2>&1 ||
+  { cat "$out/a.txt"; exit 1; }
+cat "$out/a.txt"
+grep -q "measured at start-up" "$out/a.txt"
+grep -q -e "plan: 2 stages" -e "plan: 1 stages" "$out/a.txt"
+grep -q "rank.* left idle" "$out/a.txt"
+/usr/bin/python3 "$repo/tools/compare_outputs.py" "$out/a.h5" --reference "$out/ref.h5" --tol 1e-4
+
+/usr/bin/python3 - "$out/a.log.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    plan, prof, summ = f["plan"], f["profile"], f["summary"]
+    ranks, blocks = int(prof.attrs["ranks"]), int(prof.attrs["blocks"])
+    assert ranks == 4, ranks
+    bm = prof["block_ms"][()].reshape(ranks, blocks)
+    assert (bm[1:] > 0).all() and (bm[0] == 0).all(), bm
+    lat = prof["link_latency_s"][()].reshape(ranks, ranks)
+    assert (lat[0, 1:] > 0).all(), lat
+    assert prof["link_bandwidth_Bps"][()].min() > 0
+    stages = int(plan.attrs["stages"])
+    assert 1 <= stages <= 2, stages
+    used = set(plan["stage_rank"][()].tolist())
+    assert len(used) == stages and used <= {1, 2, 3}, used
+    assert sorted(f["ranks"].keys(), key=int) == ["0"] + [str(r) for r in sorted(used)]
+    first, end = plan["stage_first_block"][()], plan["stage_end_block"][()]
+    assert first[0] == 0 and end[-1] == blocks and (first[1:] == end[:-1]).all()
+    p, m = float(summ.attrs["predicted_period_s"]), float(summ.attrs["period_s"])
+    assert p > 0 and m > 0, (p, m)
+    assert abs(float(plan.attrs["predicted_period_s"]) - p) < 1e-12
+    print(f"predicted period {p * 1e3:.2f} ms, measured {m * 1e3:.2f} ms ({m / p:.2f}x)")
+PY
+
+"${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --profile "$out/a.log.h5" \
+  --output "$out/b.h5" > "$out/b.txt" 2>&1 || { cat "$out/b.txt"; exit 1; }
+grep -q "planning from the profile in $out/a.log.h5" "$out/b.txt"
+if grep -q "measured at start-up (" "$out/b.txt" && grep -q "measuring 3 stage ranks" "$out/b.txt"; then
+  echo "the saved profile was not used"; exit 1
+fi
+/usr/bin/python3 "$repo/tools/compare_outputs.py" "$out/b.h5" --reference "$out/ref.h5" --tol 1e-4
+
+if "${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --profile "$out/a.log.h5" --output "$out/c.h5" \
+    > "$out/c.txt" 2>&1; then
+  echo "a profile of 4 ranks was accepted by a job of 3"; exit 1
+fi
+grep -q "was measured with 4 ranks but this job has 3" "$out/c.txt" || { cat "$out/c.txt"; exit 1; }
+test ! -e "$out/c.h5" && test ! -e "$out/c.h5.partial"
+echo "planned runs ok"
