@@ -263,7 +263,7 @@ int poll_worker_signals(Channel& ch, int num_stages) {
 }
 
 // The watchdog's report: asks every stage what it waits for, and gives it 3 s to answer.
-std::string ask_stages(Channel& ch, int num_stages) {
+std::string ask_stages(Channel& ch, int num_stages, const std::vector<int>& members) {
   for (int rank = 1; rank <= num_stages; ++rank) send_bytes(ch, rank, kTagStatus, "?", 5);
   std::vector<std::string> answers(num_stages + 1);
   const double deadline = now_seconds() + 3;
@@ -281,7 +281,7 @@ std::string ask_stages(Channel& ch, int num_stages) {
   std::string report;
   for (int rank = 1; rank <= num_stages; ++rank) {
     report += "  " + (answers[rank].empty()
-                          ? detail::concat("stage ", rank - 1, " (rank ", rank,
+                          ? detail::concat("stage ", rank - 1, " (rank ", members.at(rank),
                                            ") did not answer: busy computing, or hung")
                           : answers[rank]) + "\n";
   }
@@ -406,7 +406,7 @@ Results stream(const RunConfig& cfg, Channel& ch, const RunPlan& plan, const Inp
       if (now - last_progress >= cfg.timeout_s) {
         EP_FAIL("watchdog: no batch completed for ", cfg.timeout_s, " s (--timeout); rank 0 sent ",
                 sent, " batches to rank 1 and received ", done, " from rank ", last, "\n",
-                ask_stages(ch, num_stages));
+                ask_stages(ch, num_stages, plan.members));
       }
       EP_CHECK(r.stopped_by == 0 || now < drain_deadline, "the batches in flight did not "
                "return in time after ", signal_name(r.stopped_by));

@@ -134,7 +134,8 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     if (!ch.probe(0, kTagStatus, &n)) return;
     recv_bytes(ch, 0, kTagStatus, 5, "rank 0's status request");
     if (status_reply >= 0 && !ch.test(status_reply)) return;  // the previous answer is pending
-    status = detail::concat("stage ", setup.stage, " (rank ", ch.rank(), ") has waited ",
+    status = detail::concat("stage ", setup.stage, " (rank ", setup.members.at(ch.rank()),
+                            ") has waited ",
                             static_cast<int>(now_seconds() - waiting_since), " s for ",
                             waiting_for, "; ", c.batches, " batches done");
     status_reply = ch.isend(0, kTagStatus, status.data(), status.size());
