@@ -419,6 +419,9 @@ TEST(Codec, DamageIsReported) {
   bad = good;
   bad[4] = 1;  // version 1: the format before codecs
   EXPECT_NE(error_of(bad).find("version 1 is not supported"), std::string::npos);
+  bad[4] = 2;  // version 2: the format before zfp chunks
+  EXPECT_NE(error_of(bad).find("version 2 is not supported (this edgepipe reads version 3)"),
+            std::string::npos);
 
   bad = good;
   bad[6] = 42;  // codec
