@@ -5,6 +5,18 @@
 
 namespace edgepipe {
 
+int wait_for_tag(Channel& ch, int src, const std::vector<int>& tags, double timeout_s,
+                 const std::string& what) {
+  int found = -1;
+  wait_for([&] {
+    size_t n = 0;
+    for (int tag : tags)
+      if (ch.probe(src, tag, &n)) return found = tag, true;
+    return false;
+  }, timeout_s, what);
+  return found;
+}
+
 RemappedChannel::RemappedChannel(Channel& base, std::vector<int> members)
     : base_(base), members_(std::move(members)) {
   for (size_t i = 0; i < members_.size(); ++i) {

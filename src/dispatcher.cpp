@@ -30,12 +30,6 @@ namespace edgepipe {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 // Everything set-up decides, kept for the run and the outputs file's attributes.
 struct RunPlan {
   StartupProfile profile;            // what the ranks and links measured (or a saved profile)
@@ -214,8 +208,8 @@ std::string describe_plan(const ModelGraph& mg, const RunPlan& p, const RunConfi
     << " blocks)";
   if (idle) s << "; " << idle << " rank" << (idle == 1 ? "" : "s") << " left idle";
   s << "\n" << format_plan(p.planned, p.costs, p.cluster);
-  s << "predicted: " << fmt("%.2f", 1e3 * p.planned.period_s()) << " ms per batch, "
-    << fmt("%.2f", p.planned.throughput(static_cast<double>(cfg.batch))) << " images/s\n";
+  s << "predicted: " << strprintf("%.2f", 1e3 * p.planned.period_s()) << " ms per batch, "
+    << strprintf("%.2f", p.planned.throughput(static_cast<double>(cfg.batch))) << " images/s\n";
   return s.str();
 }
 
@@ -747,9 +741,9 @@ int run_dispatcher(const RunConfig& cfg, Channel& world, const Log& log) {
     log.info("stages:\n" + describe_counters(r.counters));
     log.info("links:\n" + describe_links(links_of(r)));
     if (r.images > 0)
-      log.info(std::to_string(r.images) + " images in " + fmt("%.2f", r.seconds) + " s: " +
-               fmt("%.2f", r.images / r.seconds) + " images/s (" +
-               fmt("%.2f", r.steady_per_s) + " images/s once the pipeline is full); outputs in " +
+      log.info(std::to_string(r.images) + " images in " + strprintf("%.2f", r.seconds) + " s: " +
+               strprintf("%.2f", r.images / r.seconds) + " images/s (" +
+               strprintf("%.2f", r.steady_per_s) + " images/s once the pipeline is full); outputs in " +
                cfg.output);
     else
       log.info("nothing left to compute; outputs in " + cfg.output);

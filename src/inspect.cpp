@@ -1,9 +1,9 @@
 #include "edgepipe/inspect.h"
 
-#include <cstdarg>
 #include <cstdio>
 
 #include "edgepipe/error.h"
+#include "edgepipe/log.h"
 #include "edgepipe/graph.h"
 #include "edgepipe/profile.h"
 
@@ -15,16 +15,6 @@ std::string meta_text(const TensorMeta& m) {
   std::string s = std::string(c10::toString(m.dtype)) + "[";
   for (size_t i = 0; i < m.shape.size(); ++i) s += (i ? "," : "") + std::to_string(m.shape[i]);
   return s + "]";
-}
-
-std::string line(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string line(const char* f, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, f);
-  std::vsnprintf(buf, sizeof buf, f, args);
-  va_end(args);
-  return buf;
 }
 
 }  // namespace
@@ -46,12 +36,12 @@ int run_inspect(const InspectConfig& cfg, std::ostream& out) {
   }
   for (size_t c = 1; c < nb; ++c) single += p.cut_metas[c].size() == 1;
   out << "model " << cfg.model << "\n";
-  out << line("  %zu nodes, %zu blocks, %zu inner cut candidates (%zu with one live tensor)\n",
+  out << strprintf("  %zu nodes, %zu blocks, %zu inner cut candidates (%zu with one live tensor)\n",
               mg.nodes.size(), nb, nb - 1, single);
-  out << line("  parameters %.2f MB; input batch %s", params / 1e6,
+  out << strprintf("  parameters %.2f MB; input batch %s", params / 1e6,
               meta_text(p.cut_metas[0][0]).c_str());
   if (cfg.profile)
-    out << line("; compute %.2f ms per batch (%d thread%s)", total_ms, cfg.threads,
+    out << strprintf("; compute %.2f ms per batch (%d thread%s)", total_ms, cfg.threads,
                 cfg.threads == 1 ? "" : "s");
   out << "\n\n";
   auto print_cut = [&](size_t c) {
@@ -59,18 +49,18 @@ int run_inspect(const InspectConfig& cfg, std::ostream& out) {
     std::string tensors;
     for (const auto& m : p.cut_metas[c]) tensors += (tensors.empty() ? "" : " ") + meta_text(m);
     const char* what = c == 0 ? "input" : c == nb ? "output" : "cut";
-    out << line("  %-6s %-4zu at node %-4zu %zu tensor%s, %.3f MB: %s\n", what, c, mg.cuts[c],
+    out << strprintf("  %-6s %-4zu at node %-4zu %zu tensor%s, %.3f MB: %s\n", what, c, mg.cuts[c],
                 p.cut_metas[c].size(), p.cut_metas[c].size() == 1 ? "" : "s", bytes / 1e6,
                 tensors.c_str());
   };
   print_cut(0);
   for (size_t b = 0; b < nb; ++b) {
-    out << line("block %zu: nodes %zu-%zu, params %.3f MB", b, mg.cuts[b], mg.cuts[b + 1] - 1,
+    out << strprintf("block %zu: nodes %zu-%zu, params %.3f MB", b, mg.cuts[b], mg.cuts[b + 1] - 1,
                 p.block_param_bytes[b] / 1e6);
-    if (cfg.profile) out << line(", %.3f ms", p.block_ms[b]);
+    if (cfg.profile) out << strprintf(", %.3f ms", p.block_ms[b]);
     out << "\n";
     for (size_t i = mg.cuts[b]; i < mg.cuts[b + 1]; ++i)
-      out << line("    [%zu] ", i) << describe_node(mg.nodes[i]) << "\n";
+      out << strprintf("    [%zu] ", i) << describe_node(mg.nodes[i]) << "\n";
     print_cut(b + 1);
   }
   return 0;

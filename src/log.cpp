@@ -1,8 +1,18 @@
 #include "edgepipe/log.h"
 
+#include <cstdarg>
 #include <cstdio>
 
 namespace edgepipe {
+
+std::string strprintf(const char* format, ...) {
+  char buf[1024];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
+  return buf;
+}
 
 void Log::info(const std::string& msg) const {
   if (rank_ != 0 || quiet_) return;

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "edgepipe/error.h"
+#include "edgepipe/log.h"
 #include "edgepipe/graph.h"
 #include "edgepipe/memory.h"
 #include "edgepipe/plan.h"
@@ -19,16 +19,6 @@
 namespace edgepipe {
 
 namespace {
-
-std::string line(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string line(const char* f, ...) {
-  char buf[1024];
-  va_list args;
-  va_start(args, f);
-  std::vsnprintf(buf, sizeof buf, f, args);
-  va_end(args);
-  return buf;
-}
 
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string t;
@@ -53,7 +43,7 @@ std::string describe_ranks(const Cluster& c) {
     text += last > r ? "ranks " + std::to_string(r) + "-" + std::to_string(last)
                      : "rank " + std::to_string(r);
     if (!ri.name.empty()) text += " " + ri.name;
-    text += ri.block_ms.empty() ? line(": speed %g", ri.speed) : std::string(": block_ms given");
+    text += ri.block_ms.empty() ? strprintf(": speed %g", ri.speed) : std::string(": block_ms given");
     text += ", " + format_bytes(ri.memory_bytes);
     r = last + 1;
   }
@@ -114,7 +104,7 @@ int run_plan_command(const PlanCommandConfig& cfg, std::ostream& out) {
       << " of weights, peak activations " << format_bytes(peak_act) << "; batch "
       << shape_text(shape) << ", " << cfg.threads << " thread" << (cfg.threads == 1 ? "" : "s")
       << ", optimize " << (cfg.optimize ? "on" : "off") << ", codec " << cfg.codec.name() << "\n";
-  out << line("profiled on this machine: %.3f ms per batch for all blocks (median of %d runs); "
+  out << strprintf("profiled on this machine: %.3f ms per batch for all blocks (median of %d runs); "
               "input %s, output %s per batch on the links\n",
               total_ms, popt.reps, format_bytes(costs.cut_bytes[0]).c_str(),
               format_bytes(costs.cut_bytes[n]).c_str());
@@ -141,11 +131,11 @@ int run_plan_command(const PlanCommandConfig& cfg, std::ostream& out) {
 
   const double period = best.period_s();
   out << "\n";
-  out << line("optimal plan (%zu stage%s, planned over %zu type%s of ranks):\n",
+  out << strprintf("optimal plan (%zu stage%s, planned over %zu type%s of ranks):\n",
               best.stages.size(), best.stages.size() == 1 ? "" : "s", best.rank_types,
               best.rank_types == 1 ? "" : "s");
   out << format_plan(best, costs, cluster);
-  out << line("throughput: %.3f samples/s (batch %lld / period %.3f ms)\n",
+  out << strprintf("throughput: %.3f samples/s (batch %lld / period %.3f ms)\n",
               best.throughput(static_cast<double>(cfg.batch)), static_cast<long long>(cfg.batch),
               period * 1e3);
   if (!cfg.baselines) return 0;
@@ -167,15 +157,15 @@ int run_plan_command(const PlanCommandConfig& cfg, std::ostream& out) {
       failure = e.what();
     }
     if (!failure.empty()) {
-      out << line("  %-13s no plan: %s\n", name, failure.c_str());
+      out << strprintf("  %-13s no plan: %s\n", name, failure.c_str());
     } else if (!p.found()) {
-      out << line("  %-13s no plan: %s\n", name, p.note.c_str());
+      out << strprintf("  %-13s no plan: %s\n", name, p.note.c_str());
     } else if (!p.cost.fits) {
-      out << line("  %-13s its plan does not fit in memory\n", name);
+      out << strprintf("  %-13s its plan does not fit in memory\n", name);
     } else {
       std::string ranks;
       for (const Stage& s : p.stages) ranks += (ranks.empty() ? "" : ",") + std::to_string(s.rank);
-      out << line("  %-13s period %10.3f ms  %7.2fx  %zu stage%s on rank%s %s\n", name,
+      out << strprintf("  %-13s period %10.3f ms  %7.2fx  %zu stage%s on rank%s %s\n", name,
                   p.period_s() * 1e3, p.period_s() / period, p.stages.size(),
                   p.stages.size() == 1 ? "" : "s", p.stages.size() == 1 ? "" : "s", ranks.c_str());
     }

@@ -109,6 +109,15 @@ RankProfile rank_profile_from(const std::string& bytes) {
   return p;
 }
 
+// A rank's answer to kTime: its profile, with a time for every block.
+RankProfile recv_block_times(Channel& ch, int rank, size_t blocks, double timeout_s) {
+  RankProfile p = rank_profile_from(recv_bytes(ch, rank, kTagProbe, timeout_s,
+                                               "the block times of rank " + std::to_string(rank)));
+  EP_CHECK(p.block_ms.size() == blocks, "rank ", rank, " timed ", p.block_ms.size(),
+           " blocks of ", blocks);
+  return p;
+}
+
 void send_order(Channel& ch, int rank, ProbeKind kind, double timeout_s) {
   ByteWriter w;
   w.put<uint8_t>(kind);
@@ -177,10 +186,7 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
     more = !round.empty();
     for (int r : round) send_order(ch, r, kTime, cfg.timeout_s);
     for (int r : round) {
-      RankProfile p = rank_profile_from(recv_bytes(ch, r, kTagProbe, cfg.timeout_s,
-                                                   "the block times of rank " + std::to_string(r)));
-      EP_CHECK(p.block_ms.size() == blocks.size(), "rank ", r, " timed ", p.block_ms.size(),
-               " blocks of ", blocks.size());
+      RankProfile p = recv_block_times(ch, r, blocks.size(), cfg.timeout_s);
       p.ranks_on_host = sp.ranks[r].ranks_on_host;
       sp.ranks[r] = p;
     }
@@ -188,13 +194,8 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
 
   // Then all stage ranks at once: what sharing the hosts costs beyond their cores' count.
   for (int r = 1; r < n; ++r) send_order(ch, r, kTime, cfg.timeout_s);
-  for (int r = 1; r < n; ++r) {
-    RankProfile p = rank_profile_from(recv_bytes(ch, r, kTagProbe, cfg.timeout_s,
-                                                 "the block times of rank " + std::to_string(r)));
-    EP_CHECK(p.block_ms.size() == blocks.size(), "rank ", r, " timed ", p.block_ms.size(),
-             " blocks of ", blocks.size());
-    sp.ranks[r].block_ms_busy = p.block_ms;
-  }
+  for (int r = 1; r < n; ++r)
+    sp.ranks[r].block_ms_busy = recv_block_times(ch, r, blocks.size(), cfg.timeout_s).block_ms;
 
   // Links, one pair at a time, so that pairs do not share the wire or the cores.
   sp.links.assign(n, std::vector<Link>(n, Link{0, 1e18}));
@@ -243,13 +244,9 @@ void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg)
   }
   for (;;) {
     // Rank 0 may fail meanwhile: then its set-up message comes instead (run_worker reads it).
-    bool setup = false;
-    wait_for([&] {
-      size_t n = 0;
-      setup = ch.probe(0, kTagSetup, &n);
-      return setup || ch.probe(0, kTagProbe, &n);
-    }, cfg.timeout_s, "rank 0's link probe order");
-    if (setup) return;
+    if (wait_for_tag(ch, 0, {kTagSetup, kTagProbe}, cfg.timeout_s,
+                     "rank 0's link probe order") == kTagSetup)
+      return;
     std::string order = recv_bytes(ch, 0, kTagProbe, cfg.timeout_s, "rank 0's link probe order");
     ByteReader r{order, "a link probe order"};
     const auto kind = r.get<uint8_t>();

@@ -241,13 +241,8 @@ int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
   try {
     // Rank 0 first measures the ranks and links (probe.h), unless it failed before or planned
     // from a saved profile; then it sends each rank its stage, or nothing to do.
-    bool probe = false;
-    wait_for([&] {
-      size_t n = 0;
-      probe = world.probe(0, kTagProbe, &n);
-      return probe || world.probe(0, kTagSetup, &n);
-    }, cfg.timeout_s, "rank 0 to start the run");
-    if (probe) {
+    if (wait_for_tag(world, 0, {kTagProbe, kTagSetup}, cfg.timeout_s,
+                     "rank 0 to start the run") == kTagProbe) {
       try {
         answer_probe(world, recv_bytes(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"),
                      cfg);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,6 +61,11 @@ void wait_for(Done done, double timeout_s, const std::string& what) {
   }
 }
 
+// Waits (as wait_for) until a message from src with one of the tags has arrived; returns its
+// tag (the first of them, if several have).
+int wait_for_tag(Channel& ch, int src, const std::vector<int>& tags, double timeout_s,
+                 const std::string& what);
+
 // Blocking conveniences built on the above.
 void send_bytes(Channel& ch, int dest, int tag, const std::string& bytes, double timeout_s);
 std::string recv_bytes(Channel& ch, int src, int tag, double timeout_s, const std::string& what);
@@ -111,7 +117,10 @@ class RemappedChannel : public Channel {
   bool probe(int src, int tag, size_t* bytes) override {
     return base_.probe(members_.at(src), tag, bytes);
   }
-  [[noreturn]] void abort(int code) override { base_.abort(code); }
+  [[noreturn]] void abort(int code) override {
+    base_.abort(code);
+    std::terminate();  // not reached: the base's abort does not return either
+  }
 
  private:
   Channel& base_;

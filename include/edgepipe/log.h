@@ -4,6 +4,9 @@
 
 namespace edgepipe {
 
+// printf into a std::string (for table lines); at most 1023 characters.
+std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
 class Log {
  public:
   Log(int rank = 0, bool quiet = false) : rank_(rank), quiet_(quiet) {}
