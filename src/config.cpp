@@ -91,6 +91,9 @@ po::options_description run_options(bool pipeline) {
       ("group-tolerance", po::value<double>()->default_value(0.05), "ranks whose measured block "
                  "times, memory and links agree within this fraction are planned as one type "
                  "(docs/planner.md); 0 = exact")
+      ("overlap", po::value<std::string>()->default_value("auto"), "run each stage's blocks on "
+                 "a compute thread beside its decode and encode: on, off, or auto (on when every "
+                 "stage rank has 2 x --threads cores to itself)")
       ("codec", po::value<std::string>()->default_value("raw"), "codec of every link, or per "
                  "link as 1=zfp-rate:8,2=lz4 (links in pipeline order: link 1 carries the inputs "
                  "into stage 0, link i+1 stage i's outputs; the last one back to rank 0): raw, "
@@ -282,6 +285,9 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
     EP_CHECK(c.group_tolerance >= 0 && c.group_tolerance < 1,
              "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
     c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
+    c.overlap = vm["overlap"].as<std::string>();
+    EP_CHECK(c.overlap == "auto" || c.overlap == "on" || c.overlap == "off",
+             "--overlap must be auto, on or off, got '", c.overlap, "'");
     if (vm.count("log")) c.log = vm["log"].as<std::string>();
     c.trace = !vm["no-trace"].as<bool>();
     c.progress_s = vm["progress"].as<double>();

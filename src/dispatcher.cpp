@@ -100,10 +100,12 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
   PlanOptions options;
   options.group_tolerance = cfg.group_tolerance;
   options.max_stages = cfg.max_stages;
+  options.min_stages = cfg.stages;  // --stages N: exactly N, even when fewer would be faster
   // Ranks that share a host's cores are slower the more of them compute (probe.h), so a plan
   // with fewer stages than ranks runs its stages faster: plan for each number of busy ranks per
   // host with that slowdown, and keep the best.
   Cluster measured = cluster_of(p.profile);
+  bool overlap = cfg.overlap == "on";
   {
     const size_t most = options.max_stages ? options.max_stages : measured.num_stage_ranks();
     double best_k = std::numeric_limits<double>::infinity();
@@ -111,12 +113,18 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
       PlanOptions o = options;
       o.max_stages = k;
       Cluster c = cluster_of(p.profile, k);
+      ModelCosts costs = p.costs;
+      const bool dispatcher_codec = cfg.codecs.for_link(1).kind != CodecKind::raw ||
+                                    cfg.codecs.for_link(static_cast<int>(k) + 1).kind != CodecKind::raw;
+      costs.codec_thread = cfg.overlap == "on" ||
+                           (cfg.overlap == "auto" && cores_for_overlap(p.profile, k, dispatcher_codec));
       try {
-        const double period = plan_optimal(p.costs, c, o).period_s();
+        const double period = plan_optimal(costs, c, o).period_s();
         if (period < best_k * 0.999) {  // fewer stages unless more are really faster
           best_k = period;
           measured = c;
           options.max_stages = k;
+          overlap = costs.codec_thread;
         }
       } catch (const std::exception&) {
         if (k == most) throw;  // too few stages may not fit in memory; the most must
@@ -129,6 +137,7 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
   // rank 0, scales every rank's times of those blocks so that they add up to what was measured,
   // and plans again; the plan with the best period under the times known when it was measured
   // wins.
+  p.costs.codec_thread = overlap;
   std::vector<double> factor(mg.num_blocks(), 1.0);
   auto scaled = [&] {
     Cluster c = measured;
@@ -190,6 +199,7 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
     setup.inputs = prof.cut_metas[b0];
     setup.max_in_bytes = frame_bound(prof.cut_metas[b0]);
     setup.out_codec = cfg.codecs.for_link(s + 2);
+    setup.overlap = overlap;
     setup.members = std::vector<int32_t>(p.members.begin(), p.members.end());
     setup.module_bytes = save_module_bytes(build_stage_module(mg, begin, end));
     p.setups.push_back(std::move(setup));
@@ -208,6 +218,9 @@ std::string describe_plan(const ModelGraph& mg, const RunPlan& p, const RunConfi
     << " blocks)";
   if (idle) s << "; " << idle << " rank" << (idle == 1 ? "" : "s") << " left idle";
   s << "\n" << format_plan(p.planned, p.costs, p.cluster);
+  if (!p.setups.empty() && p.setups[0].overlap)
+    s << "overlap: each stage computes on a thread of its own beside its decode and encode "
+         "(--overlap " << cfg.overlap << ")\n";
   s << "predicted: " << strprintf("%.2f", 1e3 * p.planned.period_s()) << " ms per batch, "
     << strprintf("%.2f", p.planned.throughput(static_cast<double>(cfg.batch))) << " images/s\n";
   return s.str();
@@ -581,6 +594,7 @@ void write_log(const RunConfig& cfg, const InputSource& in, const RunPlan& plan,
   L.trace = cfg.trace;
   L.cuts = plan.node_cuts;
   L.plan_method = plan.planned.method;
+  L.overlap = !plan.setups.empty() && plan.setups[0].overlap;
   L.plan_period_s = plan.planned.period_s();
   for (size_t s = 0; s < plan.planned.stages.size(); ++s) {
     const Stage& st = plan.planned.stages[s];

@@ -65,6 +65,37 @@ double decode_s(const ModelCosts& m, size_t cut) {
 }
 double dispatcher_s(const ModelCosts& m) { return encode_s(m, 0) + decode_s(m, m.num_blocks()); }
 
+// A stage's compute term: the one rule for evaluate_plan, the exact planner, the brute force and
+// (through evaluate_plan) the baselines (docs/planner.md, "Cost model"). A consumer starts a
+// running sum `work` at start(first), adds block_s() of the stage's blocks in block order, and
+// takes term(work, first, end):
+//   one thread (default): work = decode(first) + blocks, term = work + encode(end);
+//   codec_thread:         work = blocks, term = max(work, decode(first) + encode(end)).
+// In both modes `work` never decreases as the stage grows and is at most the term of the stage
+// and of every longer one from the same first block: the only quantity a prune may use to end
+// a stage's loop. (With the codec thread, decode + encode does not grow with the stage: a later
+// end may have a cheaper encode.)
+class StageRule {
+ public:
+  explicit StageRule(const ModelCosts& m)
+      : codec_thread_(m.codec_thread), enc_(m.num_blocks() + 1), dec_(m.num_blocks() + 1) {
+    for (size_t cut = 0; cut <= m.num_blocks(); ++cut) {
+      enc_[cut] = encode_s(m, cut);
+      dec_[cut] = decode_s(m, cut);
+    }
+  }
+  double start(size_t first) const { return codec_thread_ ? 0.0 : dec_[first]; }
+  // The stage's codec work per batch: decode of its input, encode of its output.
+  double codec(size_t first, size_t end) const { return dec_[first] + enc_[end]; }
+  double term(double work, size_t first, size_t end) const {
+    return codec_thread_ ? std::max(work, codec(first, end)) : work + enc_[end];
+  }
+
+ private:
+  bool codec_thread_;
+  std::vector<double> enc_, dec_;
+};
+
 bool finite_nonneg(double v) { return std::isfinite(v) && v >= 0; }
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
@@ -171,12 +202,51 @@ std::vector<std::vector<size_t>> memory_reach(const ModelCosts& m, const TypedIn
   return reach;
 }
 
-// Whether some split into at most `max_stages` stages fits in memory (with `extra` bytes more on
-// every rank). Time and links do not matter here, so the order of the stages' types is free and
-// the farthest block reachable with a given count vector dominates every nearer one.
-bool memory_feasible(const ModelCosts& m, const TypedInstance& t, const ComboSpace& s,
-                     double extra) {
+// Whether some split into at most `max_stages` stages (the combos' layers), and at least
+// `min_stages`, fits in memory (with `extra` bytes more on every rank). Time and links do not
+// matter here, so the order of the stages' types is free.
+bool memory_feasible(const ModelCosts& m, const TypedInstance& t, const ComboSpace& s, double extra,
+                     size_t min_stages = 1) {
   const auto reach = memory_reach(m, t, extra);
+  if (min_stages > 1) {
+    // Every stage must then hold at least one block, and a rank that fits no block cannot pad the
+    // count: the positions reachable with exactly the stages of a count vector, all non-empty,
+    // need not be an interval. So keep them all, one layer of count vectors at a time: q is
+    // reachable if some type ty of the vector has, for the vector without it, a reachable p < q
+    // with reach[ty][p] >= q; reach is non-decreasing, so the largest such p decides.
+    const size_t N = t.n + 1;
+    std::vector<char> prev(N, 0), cur;
+    prev[0] = 1;  // layer 0: the empty vector, at block 0
+    std::vector<size_t> d(s.T);
+    for (size_t k = 1; k < s.layer.size(); ++k) {
+      const auto& layer = s.layer[k];
+      cur.assign(layer.size() * N, 0);
+      bool any = false, done = false;
+      for (size_t loc = 0; loc < layer.size(); ++loc) {
+        s.digits(layer[loc], d);
+        char* out = &cur[loc * N];
+        for (size_t ty = 0; ty < s.T; ++ty) {
+          if (d[ty] == 0) continue;
+          const char* in = &prev[s.local[layer[loc] - s.stride[ty]] * N];
+          size_t last = SIZE_MAX;
+          for (size_t q = 1; q <= t.n; ++q) {
+            if (in[q - 1]) last = q - 1;
+            if (last != SIZE_MAX && reach[ty][last] >= q) {
+              out[q] = 1;
+              any = true;
+            }
+          }
+        }
+        done = done || (k >= min_stages && out[t.n]);
+      }
+      if (done) return true;
+      if (!any) return false;
+      prev.swap(cur);
+    }
+    return false;
+  }
+  // Without a minimum, a count vector need not use all its ranks, and the farthest block
+  // reachable with it dominates every nearer one.
   std::vector<size_t> farthest(s.count, 0), d(s.T);
   for (size_t idx = 1; idx < s.count; ++idx) {
     s.digits(idx, d);
@@ -195,7 +265,7 @@ bool memory_feasible(const ModelCosts& m, const TypedInstance& t, const ComboSpa
 }
 
 [[noreturn]] void fail_memory(const ModelCosts& m, const Cluster& c, const TypedInstance& t,
-                              const ComboSpace& s, size_t max_stages) {
+                              const ComboSpace& s, size_t min_stages, size_t max_stages) {
   double weights = 0, largest_act = 0, block_need = 0, largest_rank = 0, all_ranks = 0;
   size_t worst_block = 0;
   for (size_t b = 0; b < t.n; ++b) {
@@ -215,7 +285,7 @@ bool memory_feasible(const ModelCosts& m, const TypedInstance& t, const ComboSpa
   double lo = 0, hi = weights + largest_act;
   while (hi - lo > std::max(1.0, hi * 1e-3)) {
     double mid = (lo + hi) / 2;
-    (memory_feasible(m, t, s, mid) ? hi : lo) = mid;
+    (memory_feasible(m, t, s, mid, min_stages) ? hi : lo) = mid;
   }
   std::string why;
   if (block_need > largest_rank) {
@@ -224,8 +294,15 @@ bool memory_feasible(const ModelCosts& m, const TypedInstance& t, const ComboSpa
         ": weights + peak activations) but the largest rank has ", format_bytes(largest_rank), ": ",
         format_bytes(block_need - largest_rank), " missing");
   } else {
-    why = detail::concat("no split of the model into at most ", max_stages,
-                         " stages fits the memory of its ", c.num_stage_ranks(),
+    const std::string count = min_stages <= 1 ? detail::concat("at most ", max_stages)
+                              : min_stages == max_stages
+                                  ? detail::concat("exactly ", max_stages)
+                                  : detail::concat(min_stages, " to ", max_stages);
+    const std::string fewer = min_stages > 1 && memory_feasible(m, t, s, 0.0)
+                                  ? detail::concat(" (fewer than ", min_stages, " would fit)")
+                                  : "";
+    why = detail::concat("no split of the model into ", count, " stages", fewer,
+                         " fits the memory of its ", c.num_stage_ranks(),
                          " stage ranks (the weights total ", format_bytes(weights),
                          ", the ranks have ", format_bytes(all_ranks), " together, the largest ",
                          format_bytes(largest_rank), ")");
@@ -236,20 +313,22 @@ bool memory_feasible(const ModelCosts& m, const TypedInstance& t, const ComboSpa
 
 // The exact dynamic program. A state is (stages so far k, count vector c of types used, blocks
 // done i, type of the last stage); its value is the smallest possible max over the terms so far.
-// Phase 1 finds the optimal period V and the fewest stages K that reach it; phase 2 keeps to
-// period <= V and K stages and minimises the bytes on links between stages; it also records the
-// predecessors needed to rebuild the plan.
+// Phase 1 finds the optimal period V among plans of min_stages..max_stages stages and the fewest
+// stages K (>= min_stages) that reach it; phase 2 keeps to period <= V and K stages and minimises
+// the bytes on links between stages; it also records the predecessors needed to rebuild the plan.
 class ExactPlanner {
  public:
-  ExactPlanner(const ModelCosts& m, const TypedInstance& t, const ComboSpace& s, size_t max_stages)
-      : m_(m), t_(t), s_(s), K_(max_stages), n_(t.n), T_(t.T) {
+  ExactPlanner(const ModelCosts& m, const TypedInstance& t, const ComboSpace& s, size_t min_stages,
+               size_t max_stages)
+      : m_(m),
+        t_(t),
+        s_(s),
+        Kmin_(std::max<size_t>(min_stages, 1)),
+        K_(max_stages),
+        n_(t.n),
+        T_(t.T),
+        rule_(m) {
     reach_ = memory_reach(m, t, 0.0);
-    enc_.resize(n_ + 1);
-    dec_.resize(n_ + 1);
-    for (size_t cut = 0; cut <= n_; ++cut) {
-      enc_[cut] = encode_s(m, cut);
-      dec_[cut] = decode_s(m, cut);
-    }
     disp_ = dispatcher_s(m);
     in_.resize(T_);
     out_.resize(T_);
@@ -264,31 +343,34 @@ class ExactPlanner {
           link_[(a * T_ + b) * (n_ + 1) + cut] = t.between[a * T_ + b].time_s(m.cut_bytes[cut]);
   }
 
-  // The best period of plans that use ranks of one type only: an upper bound that prunes phase 1
-  // from its first layer. Same arithmetic as phase 1, so the DP meets it exactly.
+  // The best period of plans that use ranks of one type only, with at least Kmin_ stages: an
+  // upper bound that prunes phase 1 from its first layer (plans of fewer stages do not count:
+  // their period may be below every allowed plan's). Same arithmetic as phase 1, so the DP meets
+  // it exactly. Infinity if no type has Kmin_ ranks.
   double single_type_bound() const {
     double bound = kInf;
     for (size_t ty = 0; ty < T_; ++ty) {
+      if (s_.cap[ty] < Kmin_) continue;
       // f[i]: best max-so-far with blocks [0, i) done by k stages of this type.
       std::vector<double> f(n_ + 1, kInf), g(n_ + 1);
-      double work = dec_[0];
+      double work = rule_.start(0);
       const double base = std::max(disp_, in_[ty]);
       for (size_t j = 1; j <= reach_[ty][0]; ++j) {
         work += t_.time_s[ty][j - 1];
-        f[j] = std::max(base, work + enc_[j]);
+        f[j] = std::max(base, rule_.term(work, 0, j));
       }
       for (size_t k = 1; k <= s_.cap[ty]; ++k) {
-        bound = std::min(bound, std::max(f[n_], out_[ty]));
+        if (k >= Kmin_) bound = std::min(bound, std::max(f[n_], out_[ty]));
         if (k == s_.cap[ty]) break;
         std::fill(g.begin(), g.end(), kInf);
         for (size_t i = k; i < n_; ++i) {
           if (!(f[i] < bound)) continue;
           const double b = std::max(f[i], link_[(ty * T_ + ty) * (n_ + 1) + i]);
-          double w = dec_[i];
+          double w = rule_.start(i);
           for (size_t j = i + 1; j <= reach_[ty][i]; ++j) {
             w += t_.time_s[ty][j - 1];
-            if (!(w < bound)) break;
-            g[j] = std::min(g[j], std::max(b, w + enc_[j]));
+            if (!(w < bound)) break;  // w bounds this stage's term and every longer one's
+            g[j] = std::min(g[j], std::max(b, rule_.term(w, i, j)));
           }
         }
         f.swap(g);
@@ -297,13 +379,14 @@ class ExactPlanner {
     return bound;
   }
 
-  // Returns the optimal period (infinity if nothing fits).
+  // Returns the optimal period of plans of Kmin_..K_ stages (infinity if none fits).
   double phase1() {
     // Start just above the bound so that phase 1 still finds (and records) a plan that meets it.
     best_ = std::nextafter(single_type_bound(), kInf);
     best_k_ = 0;
     // No plan can beat: the dispatcher's codec work, the cheapest first and last links, and each
-    // block on its fastest type.
+    // block on its fastest type (a bound for any number of stages, so for Kmin_.. too: the search
+    // stops when a plan of allowed length meets it; best_ only ever holds such plans).
     double bound = disp_;
     bound = std::max(bound, *std::min_element(in_.begin(), in_.end()));
     bound = std::max(bound, *std::min_element(out_.begin(), out_.end()));
@@ -317,6 +400,8 @@ class ExactPlanner {
     for (size_t k = 1; k <= K_ && best_ > bound; ++k) {
       const bool last = k == K_;
       if (!last) next.assign(layer_size(k + 1), kInf);
+      // Blocks a stage k + 1 must leave for the stages still required after it (one each).
+      const size_t leave = k + 1 < Kmin_ ? Kmin_ - (k + 1) : 0;
       bool any = false;
       const auto& layer = s_.layer[k];
       for (size_t loc = 0; loc < layer.size(); ++loc) {
@@ -328,6 +413,7 @@ class ExactPlanner {
             const double v = v_row[ty];
             if (!(v < best_)) continue;
             if (i == n_) {
+              if (k < Kmin_) continue;  // too few stages (none can follow: no blocks left)
               double total = std::max(v, out_[ty]);
               if (total < best_) {
                 best_ = total;
@@ -343,11 +429,12 @@ class ExactPlanner {
               const size_t tgt = s_.local[full + s_.stride[to]];
               double* out = &next[tgt * (n_ + 1) * T_ + to];
               const std::vector<double>& time = t_.time_s[to];
-              double work = dec_[i];
-              for (size_t j = i + 1; j <= reach_[to][i]; ++j) {
+              double work = rule_.start(i);
+              const size_t j_last = std::min(reach_[to][i], n_ - leave);
+              for (size_t j = i + 1; j <= j_last; ++j) {
                 work += time[j - 1];
-                if (!(work < best_)) break;
-                const double cand = std::max(base, work + enc_[j]);
+                if (!(work < best_)) break;  // bounds this stage's term and every longer one's
+                const double cand = std::max(base, rule_.term(work, i, j));
                 if (cand < out[j * T_]) {
                   out[j * T_] = cand;
                   any = true;
@@ -366,13 +453,14 @@ class ExactPlanner {
   size_t best_stages() const { return best_k_; }
 
   // need[i]: a lower bound on the stages that finish blocks [i, n) within period V, from the
-  // farthest any type can reach (memory, and compute without the encode) with none of the counts.
+  // farthest any type can reach (memory, and the stage rule's running sum, which never exceeds
+  // the stage's term) with none of the counts.
   std::vector<size_t> stages_needed(double V) const {
     std::vector<size_t> far(n_ + 1, 0), need(n_ + 1, SIZE_MAX);
     for (size_t i = 0; i < n_; ++i) {
       far[i] = i;
       for (size_t ty = 0; ty < T_; ++ty) {
-        double work = dec_[i];
+        double work = rule_.start(i);
         size_t j = i;
         while (j < reach_[ty][i] && work + t_.time_s[ty][j] <= V) work += t_.time_s[ty][j++];
         far[i] = std::max(far[i], j);
@@ -416,11 +504,11 @@ class ExactPlanner {
               if (link_[(ty * T_ + to) * (n_ + 1) + i] > V) continue;
               const size_t base = s_.local[full + s_.stride[to]] * (n_ + 1) * T_ + to;
               const std::vector<double>& time = t_.time_s[to];
-              double work = dec_[i];
+              double work = rule_.start(i);
               for (size_t j = i + 1; j <= reach_[to][i]; ++j) {
                 work += time[j - 1];
-                if (work > V) break;
-                if (work + enc_[j] > V) continue;
+                if (work > V) break;  // so is every longer stage's term
+                if (rule_.term(work, i, j) > V) continue;
                 const size_t at = base + j * T_;
                 if (cand < next[at]) {
                   next[at] = cand;
@@ -485,10 +573,10 @@ class ExactPlanner {
       const size_t loc = s_.local[s_.stride[ty]];
       const double base = std::max(disp_, in_[ty]);
       if (phase2 && base > threshold) continue;
-      double work = dec_[0];
+      double work = rule_.start(0);
       for (size_t j = 1; j <= reach_[ty][0]; ++j) {
         work += t_.time_s[ty][j - 1];
-        const double v = std::max(base, work + enc_[j]);
+        const double v = std::max(base, rule_.term(work, 0, j));
         if (phase2 && v > threshold) continue;
         layer[(loc * (n_ + 1) + j) * T_ + ty] = phase2 ? 0.0 : v;
       }
@@ -499,9 +587,10 @@ class ExactPlanner {
   const ModelCosts& m_;
   const TypedInstance& t_;
   const ComboSpace& s_;
-  size_t K_, n_, T_;
+  size_t Kmin_, K_, n_, T_;
+  StageRule rule_;
   std::vector<std::vector<size_t>> reach_;
-  std::vector<double> enc_, dec_, in_, out_, link_;
+  std::vector<double> in_, out_, link_;
   double disp_ = 0;
   double best_ = kInf;
   size_t best_k_ = 0;
@@ -511,6 +600,22 @@ size_t stage_limit(const ModelCosts& m, const Cluster& c, const PlanOptions& o) 
   size_t k = std::min(m.num_blocks(), c.num_stage_ranks());
   if (o.max_stages > 0) k = std::min(k, o.max_stages);
   return k;
+}
+
+// The fewest and the most stages a plan may have: PlanOptions::min_stages (at least 1) and
+// stage_limit(). Throws edgepipe::Error if no number of stages is allowed.
+std::pair<size_t, size_t> stage_range(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
+  const size_t most = stage_limit(m, c, o), least = std::max<size_t>(o.min_stages, 1);
+  EP_CHECK(o.max_stages == 0 || least <= o.max_stages, "at least ", least,
+           " stages asked for (PlanOptions::min_stages) but at most ", o.max_stages,
+           " (max_stages): no plan can have both");
+  EP_CHECK(least <= c.num_stage_ranks(), "at least ", least,
+           " stages asked for (PlanOptions::min_stages) but the cluster has only ",
+           c.num_stage_ranks(), " stage ranks (one stage per rank)");
+  EP_CHECK(least <= m.num_blocks(), "at least ", least,
+           " stages asked for (PlanOptions::min_stages) but the model has only ", m.num_blocks(),
+           " blocks (a stage needs one)");
+  return {least, most};
 }
 
 Plan finish(const std::string& method, const ModelCosts& m, const Cluster& c,
@@ -609,6 +714,7 @@ PlanCost evaluate_plan(const ModelCosts& m, const Cluster& c, const std::vector<
   }
   EP_CHECK(expect == n, "the stages end at block ", expect, " of ", n);
 
+  const StageRule rule(m);
   PlanCost pc;
   pc.dispatcher_s = dispatcher_s(m);
   pc.period_s = pc.dispatcher_s;
@@ -618,13 +724,14 @@ PlanCost evaluate_plan(const ModelCosts& m, const Cluster& c, const std::vector<
     const size_t prev = k == 0 ? 0 : stages[k - 1].rank;
     const size_t next = k + 1 == stages.size() ? 0 : stages[k + 1].rank;
     StageCost sc;
-    double work = decode_s(m, s.first), params = 0, act = 0;
+    double work = rule.start(s.first), params = 0, act = 0;
     for (size_t b = s.first; b < s.end; ++b) {
       work += block_s(m, r, b);
       params += m.blocks[b].param_bytes;
       act = std::max(act, m.blocks[b].act_bytes);
     }
-    sc.compute_s = work + encode_s(m, s.end);
+    sc.compute_s = rule.term(work, s.first, s.end);
+    sc.codec_s = rule.codec(s.first, s.end);
     sc.recv_s = c.link(prev, s.rank).time_s(m.cut_bytes[s.first]);
     sc.send_s = c.link(s.rank, next).time_s(m.cut_bytes[s.end]);
     sc.memory_bytes = params + act;
@@ -718,7 +825,7 @@ RankTypes group_ranks(const ModelCosts& m, const Cluster& c, double tol) {
 
 Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   validate_problem(m, c);
-  const size_t K = stage_limit(m, c, o);
+  const auto [Kmin, K] = stage_range(m, c, o);
   const RankTypes types = group_ranks(m, c, o.group_tolerance);
   const TypedInstance t = make_typed(m, c, types);
   std::vector<size_t> cap(t.T);
@@ -744,9 +851,9 @@ Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
       "PlanOptions::group_tolerance > 0 so that alike ranks form types, or with fewer ranks or "
       "coarser blocks");
 
-  if (!memory_feasible(m, t, s, 0.0)) fail_memory(m, c, t, s, K);
+  if (!memory_feasible(m, t, s, 0.0, Kmin)) fail_memory(m, c, t, s, Kmin, K);
 
-  ExactPlanner dp(m, t, s, K);
+  ExactPlanner dp(m, t, s, Kmin, K);
   const double period = dp.phase1();
   EP_CHECK(period != kInf, "internal error: no plan found although the model fits in memory");
   const auto typed_stages = dp.phase2();
@@ -760,7 +867,7 @@ Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   return p;
 }
 
-Plan plan_brute_force(const ModelCosts& m, const Cluster& c, double max_plans) {
+Plan plan_brute_force(const ModelCosts& m, const Cluster& c, double max_plans, size_t min_stages) {
   validate_problem(m, c);
   const size_t n = m.num_blocks(), R = c.num_stage_ranks();
   // sum over k of C(n-1, k-1) cut sets x R!/(R-k)! placements.
@@ -773,10 +880,12 @@ Plan plan_brute_force(const ModelCosts& m, const Cluster& c, double max_plans) {
   EP_CHECK(plans <= max_plans, "brute force: ", plans, " plans are too many (limit ", max_plans,
            ")");
 
+  const StageRule rule(m);
   struct Search {
     const ModelCosts& m;
     const Cluster& c;
-    size_t n, R;
+    const StageRule& rule;
+    size_t n, R, min_stages;
     std::vector<char> used;
     std::vector<Stage> cur, best_stages;
     double best = kInf;
@@ -784,6 +893,7 @@ Plan plan_brute_force(const ModelCosts& m, const Cluster& c, double max_plans) {
     // Blocks [0, i) are placed, the last stage on rank prev; so_far = max of the terms so far.
     void go(size_t i, size_t prev, double so_far) {
       if (i == n) {
+        if (cur.size() < min_stages) return;
         double total = std::max(so_far, c.link(prev, 0).time_s(m.cut_bytes[n]));
         if (total < best) {
           best = total;
@@ -794,7 +904,7 @@ Plan plan_brute_force(const ModelCosts& m, const Cluster& c, double max_plans) {
       for (size_t r = 1; r <= R; ++r) {
         if (used[r]) continue;
         const double recv = c.link(prev, r).time_s(m.cut_bytes[i]);
-        double work = decode_s(m, i), params = 0, act = 0;
+        double work = rule.start(i), params = 0, act = 0;
         for (size_t j = i + 1; j <= n; ++j) {
           work += block_s(m, c.ranks[r], j - 1);
           params += m.blocks[j - 1].param_bytes;
@@ -802,25 +912,30 @@ Plan plan_brute_force(const ModelCosts& m, const Cluster& c, double max_plans) {
           if (params + act > c.ranks[r].memory_bytes) break;  // longer stages do not fit either
           used[r] = 1;
           cur.push_back({r, i, j});
-          go(j, r, std::max({so_far, recv, work + encode_s(m, j)}));
+          go(j, r, std::max({so_far, recv, rule.term(work, i, j)}));
           cur.pop_back();
           used[r] = 0;
         }
       }
     }
-  } search{m, c, n, R, std::vector<char>(R + 1, 0), {}, {}, kInf};
+  } search{m, c, rule, n, R, min_stages, std::vector<char>(R + 1, 0), {}, {}, kInf};
   search.go(0, 0, dispatcher_s(m));
   return finish("brute-force", m, c, search.best_stages,
-                search.best_stages.empty() ? "no plan fits in memory" : "");
+                search.best_stages.empty()
+                    ? (min_stages > 1 ? "no plan of at least " + std::to_string(min_stages) +
+                                            " stages fits in memory"
+                                      : "no plan fits in memory")
+                    : "");
 }
 
 Plan plan_random(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   validate_problem(m, c);
-  const size_t n = m.num_blocks(), R = c.num_stage_ranks(), K = stage_limit(m, c, o);
+  const size_t n = m.num_blocks(), R = c.num_stage_ranks();
+  const auto [Kmin, K] = stage_range(m, c, o);
   SplitMix64 rng{o.seed};
   std::vector<size_t> cut_pool(n - 1), rank_pool(R);
   for (size_t tries = 0; tries < o.random_tries; ++tries) {
-    const size_t k = 1 + rng.below(K);
+    const size_t k = Kmin + rng.below(K - Kmin + 1);
     std::iota(cut_pool.begin(), cut_pool.end(), size_t{1});
     std::iota(rank_pool.begin(), rank_pool.end(), size_t{1});
     for (size_t x = 0; x + 1 < k; ++x) std::swap(cut_pool[x], cut_pool[x + rng.below(n - 1 - x)]);
@@ -871,7 +986,7 @@ Plan plan_greedy(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
 
 Plan plan_equal_blocks(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   validate_problem(m, c);
-  const size_t n = m.num_blocks(), k = stage_limit(m, c, o);
+  const size_t n = m.num_blocks(), k = stage_range(m, c, o).second;  // >= min_stages
   std::vector<Stage> stages;
   for (size_t x = 0; x < k; ++x) stages.push_back({x + 1, x * n / k, (x + 1) * n / k});
   PlanCost pc = evaluate_plan(m, c, stages);
@@ -938,8 +1053,10 @@ std::string format_plan(const Plan& p, const ModelCosts& m, const Cluster& c) {
                   sc.fits() ? "" : "  (does not fit)");
     out << buf;
   }
-  std::snprintf(buf, sizeof buf, "%s: %zu stages, predicted period %.3f ms%s\n", p.method.c_str(),
-                p.stages.size(), p.cost.period_s * 1e3, p.cost.fits ? "" : " (DOES NOT FIT)");
+  std::snprintf(
+      buf, sizeof buf, "%s: %zu stages, predicted period %.3f ms%s%s\n", p.method.c_str(),
+      p.stages.size(), p.cost.period_s * 1e3, p.cost.fits ? "" : " (DOES NOT FIT)",
+      m.codec_thread ? "; codec beside compute: compute_ms = max(blocks, decode + encode)" : "");
   out << buf;
   return out.str();
 }

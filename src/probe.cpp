@@ -25,6 +25,7 @@ namespace {
 enum ProbeKind : uint8_t { kProfile = 1, kPing = 2, kDone = 3, kTime = 4 };
 
 constexpr int kBlockWarmup = 1, kBlockReps = 5;  // block timing: untimed, then timed passes
+constexpr int kBusyRounds = 3;                   // all stage ranks timing at once
 constexpr int kSmallReps = 10, kLargeReps = 3;   // ping-pongs per size (after one warm-up)
 constexpr int64_t kSmallBytes = 64;
 
@@ -192,10 +193,27 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
     }
   }
 
-  // Then all stage ranks at once: what sharing the hosts costs beyond their cores' count.
-  for (int r = 1; r < n; ++r) send_order(ch, r, kTime, cfg.timeout_s);
-  for (int r = 1; r < n; ++r)
-    sp.ranks[r].block_ms_busy = recv_block_times(ch, r, blocks.size(), cfg.timeout_s).block_ms;
+  // Then all stage ranks at once: what sharing the hosts costs beyond their cores' count. The
+  // ranks' timings drift in and out of step, so one round is noisy (10-20 % between runs on a
+  // shared 2-core machine): take each block's median over kBusyRounds rounds.
+  if (n > 2) {
+    std::vector<std::vector<std::vector<double>>> rounds(n);  // by rank, round, block
+    for (int round = 0; round < kBusyRounds; ++round) {
+      for (int r = 1; r < n; ++r) send_order(ch, r, kTime, cfg.timeout_s);
+      for (int r = 1; r < n; ++r)
+        rounds[r].push_back(recv_block_times(ch, r, blocks.size(), cfg.timeout_s).block_ms);
+    }
+    for (int r = 1; r < n; ++r) {
+      std::vector<double>& busy = sp.ranks[r].block_ms_busy;
+      busy.assign(blocks.size(), 0);
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        std::vector<double> v;
+        for (const auto& times : rounds[r]) v.push_back(times[b]);
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        busy[b] = v[v.size() / 2];
+      }
+    }
+  }
 
   // Links, one pair at a time, so that pairs do not share the wire or the cores.
   sp.links.assign(n, std::vector<Link>(n, Link{0, 1e18}));
@@ -300,6 +318,19 @@ double host_slowdown(const StartupProfile& sp, size_t rank, size_t busy) {
     interference = std::max(1.0, ratios[ratios.size() / 2]);
   }
   return share(busy) * interference;
+}
+
+bool cores_for_overlap(const StartupProfile& sp, size_t busy_per_host, bool dispatcher_codec) {
+  for (size_t r = 1; r < sp.ranks.size(); ++r) {
+    const RankProfile& me = sp.ranks[r];
+    size_t on_host = 0;
+    for (size_t q = 1; q < sp.ranks.size(); ++q) on_host += sp.ranks[q].host == me.host;
+    const size_t busy = busy_per_host == 0 ? on_host : std::min(busy_per_host, on_host);
+    double want = static_cast<double>(busy) * 2 * std::max(me.threads, 1);
+    if (dispatcher_codec && sp.ranks[0].host == me.host) want += std::max(sp.ranks[0].threads, 1);
+    if (want > me.cores + 1e-9) return false;
+  }
+  return true;
 }
 
 Cluster cluster_of(const StartupProfile& sp, size_t busy_per_host) {

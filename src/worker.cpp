@@ -6,7 +6,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "edgepipe/bytes.h"
 #include "edgepipe/error.h"
@@ -32,6 +38,7 @@ std::string StageSetup::to_bytes() const {
   w.put<uint8_t>(static_cast<uint8_t>(out_codec.kind));
   w.put<uint8_t>(out_codec.lz4);
   w.put<double>(out_codec.param);
+  w.put<uint8_t>(overlap ? 1 : 0);
   w.put<uint32_t>(static_cast<uint32_t>(inputs.size()));
   for (const auto& m : inputs) {
     w.put<int8_t>(static_cast<int8_t>(m.dtype));
@@ -59,6 +66,7 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
   s.out_codec.kind = static_cast<CodecKind>(kind);
   s.out_codec.lz4 = r.get<uint8_t>() != 0;
   s.out_codec.param = r.get<double>();
+  s.overlap = r.get<uint8_t>() != 0;
   auto n = r.get<uint32_t>();
   EP_CHECK(n <= 1024, "stage set-up message is corrupt");
   for (uint32_t i = 0; i < n; ++i) {
@@ -96,21 +104,162 @@ StageRunner prepare_stage(const StageSetup& setup, const RunConfig& cfg, const L
   return stage;
 }
 
+// Runs a stage's batches: inline, when submit() is called (the serial mode: decode, compute and
+// encode take turns on the main thread), or on a compute thread of its own (--overlap: the main
+// thread decodes the next batch and encodes the previous one while this batch computes). Results
+// come out in the order the batches went in.
+class ComputeLane {
+ public:
+  struct Result {
+    uint64_t seq = 0;
+    int slot = 0;  // the input buffer the batch came in (it is free once the result is encoded)
+    std::vector<at::Tensor> out;
+    double seconds = 0;
+    std::exception_ptr error;
+  };
+
+  ComputeLane(StageRunner& stage, bool threaded) : stage_(stage) {
+    if (threaded) thread_ = std::thread([this] { loop(); });
+  }
+  ~ComputeLane() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      quit_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  ComputeLane(const ComputeLane&) = delete;
+  ComputeLane& operator=(const ComputeLane&) = delete;
+
+  void submit(uint64_t seq, int slot, std::vector<at::Tensor> in) {
+    if (!thread_.joinable()) {
+      done_.push_back(run(seq, slot, in));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      jobs_.push_back(Job{seq, slot, std::move(in)});
+    }
+    wake_.notify_all();
+  }
+  // The next finished batch, if there is one.
+  std::optional<Result> take() {
+    std::lock_guard<std::mutex> lock(m_);
+    if (done_.empty()) return std::nullopt;
+    Result r = std::move(done_.front());
+    done_.pop_front();
+    return r;
+  }
+  bool has_result() {
+    std::lock_guard<std::mutex> lock(m_);
+    return !done_.empty();
+  }
+  // Batches submitted and not yet taken.
+  size_t in_flight() {
+    std::lock_guard<std::mutex> lock(m_);
+    return jobs_.size() + done_.size() + (computing_ ? 1 : 0);
+  }
+  // Whether a batch is computing now, which, and since when.
+  bool computing(uint64_t* seq, double* since) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (!computing_ && jobs_.empty()) return false;
+    *seq = computing_ ? computing_seq_ : jobs_.front().seq;
+    *since = computing_ ? computing_since_ : now_seconds();
+    return true;
+  }
+  // Sleeps up to `pause`, or less if a batch finishes meanwhile.
+  void sleep(std::chrono::microseconds pause) {
+    std::unique_lock<std::mutex> lock(m_);
+    if (!thread_.joinable()) {
+      lock.unlock();
+      std::this_thread::sleep_for(pause);
+      return;
+    }
+    const uint64_t seen = finished_count_;
+    finished_.wait_for(lock, pause, [&] { return finished_count_ != seen; });
+  }
+
+ private:
+  struct Job {
+    uint64_t seq;
+    int slot;
+    std::vector<at::Tensor> in;
+  };
+  Result run(uint64_t seq, int slot, const std::vector<at::Tensor>& in) {
+    Result r;
+    r.seq = seq;
+    r.slot = slot;
+    const double t0 = now_seconds();
+    try {
+      r.out = stage_.run(in);
+    } catch (...) {
+      r.error = std::current_exception();
+    }
+    r.seconds = now_seconds() - t0;
+    return r;
+  }
+  void loop() {
+    at::init_num_threads();  // LibTorch's intra-op threads for this thread: --threads, as on main
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        wake_.wait(lock, [&] { return quit_ || !jobs_.empty(); });
+        if (quit_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        computing_ = true;
+        computing_seq_ = job.seq;
+        computing_since_ = now_seconds();
+      }
+      Result r = run(job.seq, job.slot, job.in);
+      job.in.clear();
+      {
+        std::lock_guard<std::mutex> lock(m_);
+        done_.push_back(std::move(r));
+        computing_ = false;
+        ++finished_count_;
+      }
+      finished_.notify_all();
+    }
+  }
+
+  StageRunner& stage_;
+  std::mutex m_;
+  std::condition_variable wake_, finished_;
+  std::deque<Job> jobs_;
+  std::deque<Result> done_;
+  bool computing_ = false, quit_ = false;
+  uint64_t computing_seq_ = 0, finished_count_ = 0;
+  double computing_since_ = 0;
+  std::thread thread_;
+};
+
+// The stage's steady state, one loop of test and sleep on the main thread: a batch that has
+// arrived is decoded and handed to the compute lane; a computed batch is encoded and sent once an
+// output buffer is free. Two input and two output buffers alternate; an input buffer is received
+// into again only after its batch's outputs are encoded (a stage may pass an input tensor through
+// as an output), and each has its own decoder, whose buffers hold the decoded tensors till then.
 void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, Channel& ch,
             StageCounters& c, BatchTrace& trace, RankFacts& facts) {
   double t_start = 0;  // set when the first batch arrives: set-up of other ranks is not counted
-  const std::string from = detail::concat("a batch from rank ", setup.prev);
   std::vector<char> in_buf[2], out_buf[2];
   FrameEncoder encoder(setup.out_codec);
   uint64_t max_in_tensor_bytes = 0;  // a frame claiming more is corrupt
   for (const auto& m : setup.inputs) max_in_tensor_bytes += static_cast<uint64_t>(m.bytes());
-  FrameDecoder decoder(max_in_tensor_bytes);
+  std::optional<FrameDecoder> decoder[2];
   Channel::Handle recv[2], send[2];
-  bool sending[2] = {false, false};
+  bool receiving[2] = {false, false}, sending[2] = {false, false};
   for (int i = 0; i < 2; ++i) {
+    decoder[i].emplace(max_in_tensor_bytes);
     in_buf[i].resize(setup.max_in_bytes);
     recv[i] = ch.irecv(setup.prev, kTagData, in_buf[i].data(), in_buf[i].size());
+    receiving[i] = true;
   }
+  ComputeLane lane(stage, setup.overlap);
+  c.overlap = setup.overlap ? 1 : 0;
   // A signal to this rank is passed on to rank 0, which stops feeding inputs and drains the
   // pipeline; this rank goes on until the end frame comes.
   int stop_reported = 0;
@@ -121,11 +270,36 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     stop_notice = ch.isend(0, kTagSignal, reinterpret_cast<const char*>(&stop_reported),
                            sizeof stop_reported);
   };
-  // Rank 0's watchdog asks every stage what it is waiting for; a stage answers while it waits
-  // (one that is computing cannot, and rank 0 says so).
-  uint64_t expected = 0;  // sequence number of the next batch
-  std::string waiting_for = "its first batch";
+  uint64_t expected = 0;  // sequence number of the next batch to arrive
+  bool ended = false;     // the end frame has come
+  uint64_t end_seq = 0;
+  int rslot = 0;          // the input buffer the next batch arrives in (they alternate)
+  int s = 0;              // the output buffer the next result is encoded into
+  // What the main thread waits for when it has nothing to do: for rank 0's watchdog, which asks
+  // every stage (this rank answers at once, computing or not), and for this rank's own backstop.
+  // (Kept as a state and a number, made into words only when asked: the loop sets it each time
+  // it finds nothing to do.)
+  enum class Wait { input, compute, send, drain } wait_state = Wait::input;
+  uint64_t wait_seq = ~uint64_t(0);
   double waiting_since = now_seconds();
+  auto waiting = [&](Wait state, uint64_t seq) {
+    if (state != wait_state || seq != wait_seq) waiting_since = now_seconds();
+    wait_state = state;
+    wait_seq = seq;
+  };
+  auto waiting_for = [&]() -> std::string {
+    switch (wait_state) {
+      case Wait::input:
+        return t_start == 0 ? detail::concat("its first batch from rank ", setup.prev)
+                            : detail::concat("batch ", wait_seq, " from rank ", setup.prev);
+      case Wait::compute: return detail::concat("batch ", wait_seq, " to compute");
+      case Wait::send:
+        return detail::concat("rank ", setup.next, " to take batch ",
+                              static_cast<int64_t>(wait_seq) - 2);
+      case Wait::drain: break;
+    }
+    return detail::concat("rank ", setup.next, " to take the last batches");
+  };
   std::string status;
   Channel::Handle status_reply = -1;
   auto service = [&] {
@@ -134,94 +308,145 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     if (!ch.probe(0, kTagStatus, &n)) return;
     recv_bytes(ch, 0, kTagStatus, 5, "rank 0's status request");
     if (status_reply >= 0 && !ch.test(status_reply)) return;  // the previous answer is pending
-    status = detail::concat("stage ", setup.stage, " (rank ", setup.members.at(ch.rank()),
-                            ") has waited ",
-                            static_cast<int>(now_seconds() - waiting_since), " s for ",
-                            waiting_for, "; ", c.batches, " batches done");
+    uint64_t seq = 0;
+    double since = 0;
+    const std::string who = detail::concat("stage ", setup.stage, " (rank ",
+                                           setup.members.at(ch.rank()), ") ");
+    if (setup.overlap && lane.computing(&seq, &since))
+      status = detail::concat(who, "has computed batch ", seq, " for ",
+                              static_cast<int>(now_seconds() - since), " s; ", c.batches,
+                              " batches done");
+    else
+      status = detail::concat(who, "has waited ", static_cast<int>(now_seconds() - waiting_since),
+                              " s for ", waiting_for(), "; ", c.batches, " batches done");
     status_reply = ch.isend(0, kTagStatus, status.data(), status.size());
-  };
-  auto waiting = [&](std::string what) {
-    waiting_for = std::move(what);
-    waiting_since = now_seconds();
   };
   // Rank 0's watchdog fires first, with the whole pipeline's picture; this is the backstop.
   const double timeout = cfg.timeout_s * 1.5 + 10;
-  auto wait_send = [&](int s) {
-    if (!sending[s]) return;
-    waiting(detail::concat("rank ", setup.next, " to take batch ", expected - 1));
-    wait_for([&] { return service(), ch.test(send[s]); }, timeout,
-             detail::concat("rank ", setup.next, " to take a batch"));
-    sending[s] = false;
-  };
-  int cur = 0, s = 0;
   // Per-batch records cost one clock reading and a copy of the counters per batch: each part is
   // the growth of its counter, and each record starts where the previous one ended.
   facts.t_begin = now_seconds();
   double t_mark = facts.t_begin;
   StageCounters before;
+  if (trace.enabled()) before = c;
+  auto pause = std::chrono::microseconds(10);
+  double idle_since = now_seconds();
   for (;;) {
-    if (trace.enabled()) before = c;
+    bool progress = false;
+    const double t_iter = now_seconds();
+    service();
+    // A batch has arrived: decode it and hand it to the lane. (The test that completes a receive
+    // can copy the message: it counts as the receive's wait, with the probes before it.)
     size_t n = 0;
-    if (expected > 0) waiting(detail::concat("batch ", expected, " from rank ", setup.prev));
-    if (t_start == 0) {
-      wait_for([&] { return service(), ch.test(recv[cur], &n); }, timeout, from);
-      t_start = now_seconds();
-      facts.time_first_wait = t_start - facts.t_begin;
-    } else {
-      ScopedTimer t(c.time_recv_wait);
-      wait_for([&] { return service(), ch.test(recv[cur], &n); }, timeout, from);
-    }
-    c.bytes_in += static_cast<double>(n);
-    Frame frame;
-    {
-      ScopedTimer t(c.time_decode);
-      frame = decoder.decode(in_buf[cur].data(), n);
-    }
-    if (frame.flags & kFrameEnd) {
-      ScopedTimer drain(facts.time_drain);
-      ch.cancel(recv[cur ^ 1]);
-      wait_send(0);
-      wait_send(1);
-      encoder.encode(frame.seq, kFrameEnd, {}, out_buf[0]);
-      send[0] = ch.isend(setup.next, kTagData, out_buf[0].data(), out_buf[0].size());
-      sending[0] = true;
-      wait_send(0);
-      break;
-    }
-    EP_CHECK(frame.seq == expected, "stage ", setup.stage, " received batch ", frame.seq,
-             " but expected batch ", expected);
-    ++expected;
-    std::vector<at::Tensor> out;
-    {
-      ScopedTimer t(c.time_compute);
-      out = stage.run(frame.tensors);
-    }
-    {
-      ScopedTimer t(c.time_send_wait);
-      wait_send(s);
-    }
-    {
-      ScopedTimer t(c.time_encode);
-      encoder.encode(frame.seq, 0, out, out_buf[s]);
-    }
-    // Only now is in_buf[cur] free: a stage may pass an input tensor through as an output.
-    recv[cur] = ch.irecv(setup.prev, kTagData, in_buf[cur].data(), in_buf[cur].size());
-    send[s] = ch.isend(setup.next, kTagData, out_buf[s].data(), out_buf[s].size());
-    sending[s] = true;
-    c.bytes_out += static_cast<double>(out_buf[s].size());
-    c.batches += 1;
-    if (trace.enabled()) {
-      const double t_begin = t_mark;
-      t_mark = now_seconds();
-      BatchRecord r = make_batch_record(static_cast<int64_t>(frame.seq), t_begin, t_mark, c, before);
-      if (c.batches == 1) {  // the first wait is not in the counters (set-up of other ranks)
-        r.time_recv_wait += facts.time_first_wait;
-        r.time_other -= facts.time_first_wait;
+    if (!ended && receiving[rslot] && ch.test(recv[rslot], &n)) {
+      if (t_start > 0) c.time_recv_wait += now_seconds() - t_iter;
+      receiving[rslot] = false;
+      progress = true;
+      if (t_start == 0) {
+        t_start = now_seconds();
+        facts.time_first_wait = t_start - facts.t_begin;
       }
-      trace.add(r);
+      c.bytes_in += static_cast<double>(n);
+      Frame frame;
+      {
+        ScopedTimer t(c.time_decode);
+        frame = decoder[rslot]->decode(in_buf[rslot].data(), n);
+      }
+      if (frame.flags & kFrameEnd) {
+        ended = true;
+        end_seq = frame.seq;
+      } else {
+        EP_CHECK(frame.seq == expected, "stage ", setup.stage, " received batch ", frame.seq,
+                 " but expected batch ", expected);
+        ++expected;
+        lane.submit(frame.seq, rslot, std::move(frame.tensors));
+        rslot ^= 1;
+      }
     }
-    cur ^= 1;
-    s ^= 1;
+    // A batch is computed and an output buffer is free: encode the batch and send it.
+    const double t_send_test = now_seconds();
+    if (lane.has_result() && (!sending[s] || ch.test(send[s]))) {
+      if (sending[s]) c.time_send_wait += now_seconds() - t_send_test;
+      sending[s] = false;
+      progress = true;
+      ComputeLane::Result r = *lane.take();
+      if (r.error) std::rethrow_exception(r.error);
+      c.time_compute += r.seconds;
+      {
+        ScopedTimer t(c.time_encode);
+        encoder.encode(r.seq, 0, r.out, out_buf[s]);
+      }
+      r.out.clear();
+      if (!ended) {  // the batch's input buffer is free now
+        recv[r.slot] = ch.irecv(setup.prev, kTagData, in_buf[r.slot].data(), in_buf[r.slot].size());
+        receiving[r.slot] = true;
+      }
+      send[s] = ch.isend(setup.next, kTagData, out_buf[s].data(), out_buf[s].size());
+      sending[s] = true;
+      c.bytes_out += static_cast<double>(out_buf[s].size());
+      c.batches += 1;
+      if (trace.enabled()) {
+        const double t_begin = t_mark;
+        t_mark = now_seconds();
+        BatchRecord rec = make_batch_record(static_cast<int64_t>(r.seq), t_begin, t_mark, c, before);
+        if (c.batches == 1) {  // the first wait is not in the counters (set-up of other ranks)
+          rec.time_recv_wait += facts.time_first_wait;
+          rec.time_other -= facts.time_first_wait;
+        }
+        trace.add(rec);
+        before = c;
+      }
+      s ^= 1;
+    }
+    if (ended && lane.in_flight() == 0) break;
+    if (progress) {
+      pause = std::chrono::microseconds(10);
+      idle_since = t_iter;
+      continue;
+    }
+    // Nothing to do: say what for, and sleep a little (test and sleep: Open MPI busy-polls in
+    // its waits). A batch computing on the lane is not waited for here: compute takes its time.
+    uint64_t seq = 0;
+    double since = 0;
+    const bool computing = setup.overlap && lane.computing(&seq, &since);
+    const bool waits_to_send = !computing && lane.has_result();
+    if (computing)
+      waiting(Wait::compute, seq);
+    else if (waits_to_send)
+      waiting(Wait::send, static_cast<uint64_t>(c.batches));
+    else
+      waiting(Wait::input, expected);
+    if (computing) idle_since = t_iter;
+    EP_CHECK(t_iter - idle_since < timeout, "timed out after ", timeout, " s waiting for ",
+             waiting_for());
+    lane.sleep(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(500));
+    // The whole idle pass counts as the wait, its tests and probes too.
+    const double slept = now_seconds() - t_iter;
+    if (t_start == 0) continue;  // the first wait is counted apart
+    if (computing)
+      c.time_compute_wait += slept;
+    else if (lane.has_result() && sending[s])
+      c.time_send_wait += slept;
+    else
+      c.time_recv_wait += slept;
+  }
+  {
+    // The end frame: once every batch before it is sent, pass it on.
+    ScopedTimer drain(facts.time_drain);
+    for (int i = 0; i < 2; ++i)
+      if (receiving[i]) ch.cancel(recv[i]);
+    for (int i = 0; i < 2; ++i) {
+      if (!sending[i]) continue;
+      waiting(Wait::drain, 0);
+      wait_for([&] { return service(), ch.test(send[i]); }, timeout,
+               detail::concat("rank ", setup.next, " to take a batch"));
+      sending[i] = false;
+    }
+    encoder.encode(end_seq, kFrameEnd, {}, out_buf[0]);
+    send[0] = ch.isend(setup.next, kTagData, out_buf[0].data(), out_buf[0].size());
+    wait_for([&] { return service(), ch.test(send[0]); }, timeout,
+             detail::concat("rank ", setup.next, " to take the end of the stream"));
   }
   facts.t_end = now_seconds();
   c.time_total = facts.t_end - t_start;

@@ -294,6 +294,60 @@ TEST(CostModel, MatchesHandComputedPeriod) {
   EXPECT_FALSE(evaluate_plan(m, c, {{1, 0, 3}}).fits);
 }
 
+// ModelCosts::codec_thread: a stage's compute term is max(its blocks, decode + encode) instead of
+// their sum; codec_s is decode + encode in both modes; the dispatcher's codec work is the same.
+TEST(CostModel, CodecThreadTakesMaxOfBlocksAndCodec) {
+  ModelCosts m;
+  m.blocks = {{10, 1, 1}, {6, 1, 1}, {10, 1, 1}};
+  m.cut_bytes = {1, 1, 1, 1};
+  const Cluster c = uniform_cluster(3, 1.0, 100, {0, 1e12});  // links: 1e-12 s per cut
+  const std::vector<Stage> plan = {{1, 0, 1}, {2, 1, 2}, {3, 2, 3}};
+  // No codec times: both modes are the blocks alone.
+  for (bool thread : {false, true}) {
+    m.codec_thread = thread;
+    const PlanCost pc = evaluate_plan(m, c, plan);
+    EXPECT_DOUBLE_EQ(pc.stages[1].compute_s, 0.006) << thread;
+    EXPECT_EQ(pc.stages[1].codec_s, 0.0) << thread;
+    EXPECT_DOUBLE_EQ(pc.period_s, 0.010) << thread;
+  }
+  m.cut_encode_ms = {1, 2, 4, 0};
+  m.cut_decode_ms = {0, 3, 2, 1};
+  const double codec[3] = {0.002, 0.007, 0.002};  // decode of the input + encode of the output
+  // One thread: decode + blocks + encode.
+  m.codec_thread = false;
+  const PlanCost serial = evaluate_plan(m, c, plan);
+  EXPECT_DOUBLE_EQ(serial.stages[0].compute_s, 0.012);
+  EXPECT_DOUBLE_EQ(serial.stages[1].compute_s, 0.013);
+  EXPECT_DOUBLE_EQ(serial.stages[2].compute_s, 0.012);
+  EXPECT_DOUBLE_EQ(serial.dispatcher_s, 0.002);
+  EXPECT_DOUBLE_EQ(serial.period_s, 0.013);
+  // Codec thread: the middle stage decodes (3 ms) and encodes (4 ms) on one thread, each less
+  // than its blocks (6 ms) but 7 ms together: the codec bounds it. The others are their blocks.
+  m.codec_thread = true;
+  const PlanCost overlap = evaluate_plan(m, c, plan);
+  EXPECT_DOUBLE_EQ(overlap.stages[0].compute_s, 0.010);
+  EXPECT_DOUBLE_EQ(overlap.stages[1].compute_s, 0.007);
+  EXPECT_DOUBLE_EQ(overlap.stages[2].compute_s, 0.010);
+  EXPECT_DOUBLE_EQ(overlap.dispatcher_s, 0.002);
+  EXPECT_DOUBLE_EQ(overlap.period_s, 0.010);
+  for (size_t k = 0; k < 3; ++k) {
+    const double dec_enc =
+        m.cut_decode_ms[plan[k].first] / 1000 + m.cut_encode_ms[plan[k].end] / 1000;
+    EXPECT_DOUBLE_EQ(dec_enc, codec[k]);
+    EXPECT_DOUBLE_EQ(serial.stages[k].codec_s, dec_enc) << "stage " << k;
+    EXPECT_DOUBLE_EQ(overlap.stages[k].codec_s, dec_enc) << "stage " << k;
+  }
+  // The table says which rule its compute column follows.
+  Plan p;
+  p.method = "test";
+  p.stages = plan;
+  p.cost = overlap;
+  EXPECT_NE(format_plan(p, m, c).find("codec beside compute"), std::string::npos);
+  m.codec_thread = false;
+  p.cost = serial;
+  EXPECT_EQ(format_plan(p, m, c).find("codec beside compute"), std::string::npos);
+}
+
 TEST(CostModel, RejectsMalformedPlans) {
   ModelCosts m;
   m.blocks = {{1, 1, 1}, {1, 1, 1}};
@@ -403,17 +457,42 @@ double brute_force_plans(size_t n, size_t R) {
 
 bool same_period(double a, double b) { return std::abs(a - b) <= 1e-12 * std::max(a, b); }
 
-// The acceptance test of issue 4: on 1500 random instances (1..8 ranks, 1..30 blocks; each size
-// bounded so that the brute force enumerates at most 2e6 plans: 30 blocks up to 4 ranks, 8 blocks
-// at 8 ranks; random speeds or measured block times, memories, bandwidths, latencies, codec times;
-// identical ranks in some, nearly identical in others; many ties in some; some that do not fit at
-// all), the exact planner's period equals the brute force's every time, and no baseline beats it.
-TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
-  std::mt19937_64 rng(20240604);
-  const double kMaxPlans = 2e6;
-  size_t infeasible = 0, compared = 0, grouped = 0, largest_n_at_8 = 0, largest_n = 0;
-  const int kInstances = 1500;
-  for (int it = 0; it < kInstances; ++it) {
+// Puts the instance in the codec-thread mode, with codec times on every cut drawn to be
+// comparable with the stages' block times (so that either side of the max can bound a stage).
+void use_codec_thread(std::mt19937_64& rng, ModelCosts& m, bool ties) {
+  auto logu = [&](double a, double b) {
+    return std::exp(std::uniform_real_distribution<double>(std::log(a), std::log(b))(rng));
+  };
+  m.codec_thread = true;
+  m.cut_encode_ms.clear();
+  m.cut_decode_ms.clear();
+  for (size_t cut = 0; cut <= m.num_blocks(); ++cut) {
+    m.cut_encode_ms.push_back(ties ? static_cast<double>(rng() % 4) : logu(0.05, 50));
+    m.cut_decode_ms.push_back(ties ? static_cast<double>(rng() % 4) : logu(0.05, 50));
+  }
+}
+
+struct BruteForceTally {
+  size_t compared = 0, infeasible = 0, grouped = 0, largest_n_at_8 = 0, largest_n = 0;
+  // With the codec thread: optimal plans with a stage bound by its codec work (decode + encode
+  // above its blocks), and instances where the codec thread's optimum beats the one-thread one
+  // or cuts elsewhere.
+  size_t codec_bound = 0, faster_than_serial = 0, other_cuts = 0;
+  // With `min_stages`: instances whose minimum exceeds their blocks (an error), that fit in memory
+  // only with fewer stages than the minimum, whose unconstrained optimum has fewer stages than the
+  // minimum, and of those, the ones where the minimum costs period.
+  size_t too_few_blocks = 0, fit_only_below_min = 0, min_binding = 0, min_slower = 0;
+};
+
+// Random instances (see EqualsBruteForceOnRandomInstances) planned by the exact planner and by the
+// brute force; with `codec_thread`, every instance in that mode with codec times on every cut; with
+// `min_stages`, each with PlanOptions::min_stages drawn in 1..ranks (and the brute force restricted
+// to as many stages). `max_plans` bounds the brute force's enumeration, and so the sizes.
+void compare_with_brute_force(uint64_t seed, int instances, bool codec_thread, BruteForceTally& t,
+                              bool min_stages = false, double max_plans = 2e6) {
+  std::mt19937_64 rng(seed);
+  const double kMaxPlans = max_plans;
+  for (int it = 0; it < instances; ++it) {
     const size_t R = 1 + rng() % 8;
     size_t n_max = 1;
     while (n_max < 30 && brute_force_plans(n_max + 1, R) <= kMaxPlans) ++n_max;
@@ -421,46 +500,195 @@ TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
     const size_t n = it % 2 ? n_max : 1 + rng() % n_max;
     const size_t classes = it % 3 == 0 ? 1 + rng() % R : R;
     const bool ties = it % 5 == 0;
-    const Instance in = random_instance(rng, R, n, classes, ties, it % 6 == 3);
+    Instance in = random_instance(rng, R, n, classes, ties, it % 6 == 3);
+    if (codec_thread) use_codec_thread(rng, in.model, ties);
+    PlanOptions o;
+    if (min_stages) {
+      o.min_stages = 1 + rng() % R;
+      // In a third, a few ranks get too little memory for some blocks (or any): a minimum must
+      // then use them, and nothing may fit with it although fewer stages would.
+      if (it % 3 == 1) {
+        double least = std::numeric_limits<double>::infinity(), most = 0;
+        for (const BlockCost& b : in.model.blocks) {
+          least = std::min(least, b.param_bytes + b.act_bytes);
+          most = std::max(most, b.param_bytes + b.act_bytes);
+        }
+        std::uniform_real_distribution<double> between(std::log(least / 2), std::log(most));
+        for (size_t k = 1 + rng() % (R / 2 + 1); k > 0; --k)
+          in.cluster.ranks[1 + rng() % R].memory_bytes = std::round(std::exp(between(rng)));
+      }
+    }
     SCOPED_TRACE("instance " + std::to_string(it) + ": " + std::to_string(R) + " ranks, " +
                  std::to_string(n) + " blocks, " + std::to_string(classes) + " classes" +
-                 (ties ? ", ties" : ""));
-    largest_n = std::max(largest_n, n);
-    if (R == 8) largest_n_at_8 = std::max(largest_n_at_8, n);
-
-    const Plan bf = plan_brute_force(in.model, in.cluster);
-    if (!bf.found()) {
-      ++infeasible;
-      expect_error([&] { plan_optimal(in.model, in.cluster); },
-                   {"does not fit in memory", "more on every rank"});
+                 (ties ? ", ties" : "") + (codec_thread ? ", codec thread" : "") +
+                 (min_stages ? ", at least " + std::to_string(o.min_stages) + " stages" : ""));
+    t.largest_n = std::max(t.largest_n, n);
+    if (R == 8) t.largest_n_at_8 = std::max(t.largest_n_at_8, n);
+    if (o.min_stages > n) {
+      ++t.too_few_blocks;
+      expect_error([&] { plan_optimal(in.model, in.cluster, o); },
+                   {"at least " + std::to_string(o.min_stages) + " stages",
+                    "only " + std::to_string(n) + " blocks"});
       continue;
     }
-    const Plan opt = plan_optimal(in.model, in.cluster);
+
+    const Plan bf = plan_brute_force(in.model, in.cluster, 1e8, o.min_stages);
+    if (!bf.found()) {
+      ++t.infeasible;
+      expect_error([&] { plan_optimal(in.model, in.cluster, o); },
+                   {"does not fit in memory", "more on every rank"});
+      if (o.min_stages > 1 && plan_brute_force(in.model, in.cluster).found()) {
+        ++t.fit_only_below_min;
+        expect_error([&] { plan_optimal(in.model, in.cluster, o); },
+                     {"fewer than " + std::to_string(o.min_stages) + " would fit"});
+      }
+      continue;
+    }
+    const Plan opt = plan_optimal(in.model, in.cluster, o);
     ASSERT_TRUE(opt.found());
     ASSERT_TRUE(opt.cost.fits);
-    ++compared;
-    if (opt.rank_types < R) ++grouped;
+    ASSERT_GE(opt.stages.size(), o.min_stages);
+    ++t.compared;
+    if (opt.rank_types < R) ++t.grouped;
     ASSERT_TRUE(same_period(opt.period_s(), bf.period_s()))
         << "optimal " << opt.period_s() << " s, brute force " << bf.period_s() << " s\n"
         << format_plan(opt, in.model, in.cluster) << format_plan(bf, in.model, in.cluster);
     EXPECT_LE(opt.stages.size(), bf.stages.size());  // ties go to fewer stages
     for (const Plan& base :
-         {plan_random(in.model, in.cluster), plan_greedy(in.model, in.cluster),
-          plan_equal_blocks(in.model, in.cluster), plan_pipeedge(in.model, in.cluster)})
+         {plan_random(in.model, in.cluster, o), plan_greedy(in.model, in.cluster, o),
+          plan_equal_blocks(in.model, in.cluster, o), plan_pipeedge(in.model, in.cluster, o)})
       if (base.found()) {
-        EXPECT_GE(base.period_s(), opt.period_s() * (1 - 1e-12)) << base.method;
+        // Greedy ignores the minimum; the others keep to it, and then cannot beat the optimum.
+        if (base.method != "greedy") EXPECT_GE(base.stages.size(), o.min_stages) << base.method;
+        if (base.stages.size() >= o.min_stages)
+          EXPECT_GE(base.period_s(), opt.period_s() * (1 - 1e-12)) << base.method;
       }
+    if (o.min_stages > 1) {
+      const Plan free = plan_optimal(in.model, in.cluster);
+      EXPECT_LE(free.period_s(), opt.period_s());
+      if (free.stages.size() < o.min_stages) {
+        ++t.min_binding;
+        t.min_slower += free.period_s() < opt.period_s();
+      }
+    }
+    if (!codec_thread) continue;
+    // The rule, recomputed here from the tables: compute = max(blocks, decode + encode).
+    bool bound_by_codec = false;
+    for (size_t k = 0; k < opt.stages.size(); ++k) {
+      const Stage& s = opt.stages[k];
+      const RankInfo& r = in.cluster.ranks[s.rank];
+      double blocks = 0;
+      for (size_t b = s.first; b < s.end; ++b)
+        blocks += r.block_ms.empty() ? in.model.blocks[b].ref_ms / r.speed : r.block_ms[b];
+      blocks /= 1000;
+      const double codec = (in.model.cut_decode_ms[s.first] + in.model.cut_encode_ms[s.end]) / 1000;
+      ASSERT_TRUE(same_period(opt.cost.stages[k].codec_s, codec)) << "stage " << k;
+      ASSERT_TRUE(same_period(opt.cost.stages[k].compute_s, std::max(blocks, codec)))
+          << "stage " << k << ": compute " << opt.cost.stages[k].compute_s << " s, blocks "
+          << blocks << " s, codec " << codec << " s";
+      bound_by_codec = bound_by_codec || codec > blocks;
+    }
+    t.codec_bound += bound_by_codec;
+    // Decode and encode beside the blocks can only help: max(a, b) <= a + b.
+    ModelCosts one_thread = in.model;
+    one_thread.codec_thread = false;
+    const Plan serial = plan_optimal(one_thread, in.cluster, o);
+    ASSERT_TRUE(same_period(
+        serial.period_s(), plan_brute_force(one_thread, in.cluster, 1e8, o.min_stages).period_s()));
+    EXPECT_LE(opt.period_s(), serial.period_s() * (1 + 1e-12));
+    t.faster_than_serial += opt.period_s() < serial.period_s() * (1 - 1e-9);
+    bool same_cuts = opt.stages.size() == serial.stages.size();
+    for (size_t k = 0; same_cuts && k < opt.stages.size(); ++k)
+      same_cuts = opt.stages[k].end == serial.stages[k].end;
+    t.other_cuts += !same_cuts;
   }
+}
+
+// The acceptance test of issue 4: on 1500 random instances (1..8 ranks, 1..30 blocks; each size
+// bounded so that the brute force enumerates at most 2e6 plans: 30 blocks up to 4 ranks, 8 blocks
+// at 8 ranks; random speeds or measured block times, memories, bandwidths, latencies, codec times;
+// identical ranks in some, nearly identical in others; many ties in some; some that do not fit at
+// all), the exact planner's period equals the brute force's every time, and no baseline beats it.
+TEST(ExactPlanner, EqualsBruteForceOnRandomInstances) {
+  BruteForceTally t;
+  const int kInstances = 1500;
+  compare_with_brute_force(20240604, kInstances, false, t);
+  if (HasFatalFailure()) return;
   std::printf(
       "%d instances: %zu periods compared, %zu do not fit, %zu planned over fewer types "
       "than ranks, at most %zu blocks (%zu at 8 ranks)\n",
-      kInstances, compared, infeasible, grouped, largest_n, largest_n_at_8);
+      kInstances, t.compared, t.infeasible, t.grouped, t.largest_n, t.largest_n_at_8);
   // The instances cover what they claim to.
-  EXPECT_GE(compared, 1000u);
-  EXPECT_GT(infeasible, 20u);
-  EXPECT_GT(grouped, 100u);
-  EXPECT_EQ(largest_n, 30u);
-  EXPECT_GE(largest_n_at_8, 8u);
+  EXPECT_GE(t.compared, 1000u);
+  EXPECT_GT(t.infeasible, 20u);
+  EXPECT_GT(t.grouped, 100u);
+  EXPECT_EQ(t.largest_n, 30u);
+  EXPECT_GE(t.largest_n_at_8, 8u);
+}
+
+// The same comparison with ModelCosts::codec_thread and codec times on every cut: the DP's prunes
+// (which may use only the block-time part of max(blocks, decode + encode)) stay exact, every
+// optimal stage's compute is max(blocks, decode + encode) recomputed from the tables, and the
+// codec thread's optimum is never worse than the one-thread optimum.
+TEST(ExactPlanner, EqualsBruteForceOnRandomInstancesWithCodecThread) {
+  BruteForceTally t;
+  const int kInstances = 400;
+  compare_with_brute_force(20250301, kInstances, true, t);
+  if (HasFatalFailure()) return;
+  std::printf(
+      "%d instances (codec thread): %zu periods compared, %zu do not fit, %zu planned over fewer "
+      "types than ranks, at most %zu blocks (%zu at 8 ranks); %zu optimal plans have a stage "
+      "bound by its codec work, %zu beat the one-thread optimum, %zu cut elsewhere\n",
+      kInstances, t.compared, t.infeasible, t.grouped, t.largest_n, t.largest_n_at_8, t.codec_bound,
+      t.faster_than_serial, t.other_cuts);
+  EXPECT_GE(t.compared, 250u);
+  EXPECT_GT(t.infeasible, 5u);
+  EXPECT_GT(t.grouped, 25u);
+  EXPECT_EQ(t.largest_n, 30u);
+  EXPECT_GE(t.largest_n_at_8, 8u);
+  EXPECT_GT(t.codec_bound, 25u);
+  EXPECT_GT(t.faster_than_serial, 100u);
+  EXPECT_GT(t.other_cuts, 25u);
+}
+
+// A hand-computed instance: blocks of 2, 4 and 6 ms on two identical ranks, cut 1 cheap to code
+// (0.5 ms each way), cut 2 dear (5 ms each way), links free. One thread: cutting at 1 gives
+// max(2 + 0.5, 0.5 + 10) = 10.5 ms, at 2 max(6 + 5, 5 + 6) = 11 ms, one stage 12 ms: cut 1.
+// Codec thread: at 1 max(max(2, 0.5), max(10, 0.5)) = 10 ms, at 2 max(max(6, 5), max(6, 5)) = 6 ms:
+// cut 2.
+TEST(ExactPlanner, CodecThreadChangesPeriodAndCuts) {
+  ModelCosts m;
+  m.blocks = {{2, 1, 1}, {4, 1, 1}, {6, 1, 1}};
+  m.cut_bytes = {1, 1, 1, 1};
+  m.cut_encode_ms = {0, 0.5, 5, 0};
+  m.cut_decode_ms = {0, 0.5, 5, 0};
+  const Cluster c = uniform_cluster(2, 1.0, 100, {0, 1e12});
+  const Plan serial = plan_optimal(m, c);
+  ASSERT_EQ(serial.stages.size(), 2u);
+  EXPECT_EQ(serial.stages[0].end, 1u);
+  EXPECT_EQ(serial.stages[0].rank, 1u);
+  EXPECT_EQ(serial.stages[1].rank, 2u);
+  EXPECT_DOUBLE_EQ(serial.period_s(), 0.0105);
+  EXPECT_DOUBLE_EQ(serial.cost.stages[0].compute_s, 0.0025);
+  EXPECT_DOUBLE_EQ(serial.cost.stages[1].compute_s, 0.0105);
+  EXPECT_EQ(plan_brute_force(m, c).period_s(), serial.period_s());
+
+  m.codec_thread = true;
+  const Plan overlap = plan_optimal(m, c);
+  ASSERT_EQ(overlap.stages.size(), 2u);
+  EXPECT_EQ(overlap.stages[0].end, 2u);
+  EXPECT_DOUBLE_EQ(overlap.period_s(), 0.006);
+  EXPECT_DOUBLE_EQ(overlap.cost.stages[0].compute_s, 0.006);
+  EXPECT_DOUBLE_EQ(overlap.cost.stages[0].codec_s, 0.005);
+  EXPECT_DOUBLE_EQ(overlap.cost.stages[1].compute_s, 0.006);
+  EXPECT_DOUBLE_EQ(overlap.cost.stages[1].codec_s, 0.005);
+  EXPECT_EQ(plan_brute_force(m, c).period_s(), overlap.period_s());
+  // The one-thread plan under the codec thread: 10 ms, worse than the codec thread's own.
+  EXPECT_DOUBLE_EQ(evaluate_plan(m, c, serial.stages).period_s, 0.010);
+  // Baselines go through the same rule: equal-blocks (2 stages: [0, 1), [1, 3)) gives 10 ms.
+  const Plan equal = plan_equal_blocks(m, c);
+  ASSERT_TRUE(equal.found());
+  EXPECT_DOUBLE_EQ(equal.period_s(), 0.010);
 }
 
 // Every plan, by evaluate_plan: the best by (period, stages, bytes between stages).
@@ -470,9 +698,12 @@ struct Lexicographic {
   std::vector<char> used;
   double period = std::numeric_limits<double>::infinity(), bytes = 0;
   size_t stages = 0;
+  size_t min_stages = 0;  // only plans of at least this many stages
+  size_t max_stages = 0;  // ... and at most this many (0: any)
   void go(size_t i) {
     const size_t n = in.model.num_blocks();
     if (i == n) {
+      if (cur.size() < min_stages) return;
       const PlanCost pc = evaluate_plan(in.model, in.cluster, cur);
       if (!pc.fits) return;
       if (std::make_tuple(pc.period_s, cur.size(), pc.link_bytes) <
@@ -483,6 +714,7 @@ struct Lexicographic {
       }
       return;
     }
+    if (max_stages > 0 && cur.size() == max_stages) return;
     for (size_t r = 1; r < in.cluster.num_ranks(); ++r) {
       if (used[r]) continue;
       used[r] = 1;
@@ -496,23 +728,41 @@ struct Lexicographic {
   }
 };
 
-TEST(ExactPlanner, TieBreakMatchesExhaustiveSearch) {
-  std::mt19937_64 rng(5);
-  size_t checked = 0;
+// With `codec_thread`, every instance in that mode with codec times on every cut; with
+// `min_stages`, PlanOptions::min_stages drawn in 1..min(ranks, blocks) for each.
+void check_tie_break(uint64_t seed, bool codec_thread, bool min_stages = false) {
+  std::mt19937_64 rng(seed);
+  size_t checked = 0, above_one = 0;
   for (int it = 0; it < 600; ++it) {
     const size_t R = 1 + rng() % 5, n = 1 + rng() % (R <= 3 ? 8 : 6);
-    const Instance in = random_instance(rng, R, n, 1 + rng() % R, true, it % 3 == 0);
+    Instance in = random_instance(rng, R, n, 1 + rng() % R, true, it % 3 == 0);
+    if (codec_thread) use_codec_thread(rng, in.model, true);
+    PlanOptions o;
+    if (min_stages) o.min_stages = 1 + rng() % std::min(R, n);
     Lexicographic lex{in, {}, std::vector<char>(R + 1, 0)};
+    lex.min_stages = o.min_stages;
     lex.go(0);
     if (lex.stages == 0) continue;
     SCOPED_TRACE("instance " + std::to_string(it));
-    const Plan p = plan_optimal(in.model, in.cluster);
+    const Plan p = plan_optimal(in.model, in.cluster, o);
     ASSERT_EQ(p.period_s(), lex.period);
     ASSERT_EQ(p.stages.size(), lex.stages);
     ASSERT_EQ(p.cost.link_bytes, lex.bytes);
     ++checked;
+    above_one += o.min_stages > 1;
   }
   EXPECT_GT(checked, 300u);
+  if (min_stages) EXPECT_GT(above_one, 150u);
+}
+
+TEST(ExactPlanner, TieBreakMatchesExhaustiveSearch) { check_tie_break(5, false); }
+
+TEST(ExactPlanner, TieBreakMatchesExhaustiveSearchWithCodecThread) { check_tie_break(6, true); }
+
+// Among plans of at least min_stages stages: the same period, fewest stages, fewest bytes.
+TEST(MinStages, TieBreakMatchesExhaustiveSearch) {
+  check_tie_break(8, false, true);
+  check_tie_break(9, true, true);
 }
 
 // Grouping identical ranks into types changes the state space, not the answer: on instances too
@@ -716,6 +966,219 @@ TEST(ExactPlanner, PlansManyRanksOfFewTypes) {
   EXPECT_EQ(p.rank_types, 4u);
   EXPECT_TRUE(p.cost.fits);
   EXPECT_LT(seconds, 10.0);  // about 0.1 s on the development machine; generous for CI
+}
+
+// ---------------------------------------------------------------------------------------------
+// PlanOptions::min_stages (`edgepipe run --stages N` sets min_stages = max_stages = N)
+
+// A hand-computed instance: blocks of 4, 2, 2 and 4 ms on three identical ranks, free links (no
+// bytes), and on each cut between blocks an encode and a decode of 7, 6.5 and 8 ms (one thread):
+//   1 stage:  12 ms (the unconstrained optimum);
+//   2 stages: cut 1 max(4 + 7, 7 + 8) = 15, cut 2 max(6 + 6.5, 6.5 + 6) = 12.5, cut 3 16;
+//   3 stages: cuts 1, 2: max(11, 7 + 2 + 6.5, 6.5 + 6) = 15.5; 1, 3: 19; 2, 3: 16.5.
+TEST(MinStages, ForcesMoreStagesEvenWhenFewerAreFaster) {
+  ModelCosts m;
+  m.blocks = {{4, 1, 1}, {2, 1, 1}, {2, 1, 1}, {4, 1, 1}};
+  m.cut_bytes = {0, 0, 0, 0, 0};
+  m.cut_encode_ms = {0, 7, 6.5, 8, 0};
+  m.cut_decode_ms = {0, 7, 6.5, 8, 0};
+  const Cluster c = uniform_cluster(3, 1.0, 100, {0, 1e9});
+  const Plan free = plan_optimal(m, c);
+  ASSERT_EQ(free.stages.size(), 1u);
+  EXPECT_DOUBLE_EQ(free.period_s(), 0.012);
+
+  for (double tolerance : {0.0, -1.0}) {  // one type of three ranks; three types of one
+    SCOPED_TRACE(tolerance);
+    PlanOptions o;
+    o.group_tolerance = tolerance;
+    o.min_stages = o.max_stages = 3;  // what `--stages 3` asks
+    const Plan three = plan_optimal(m, c, o);
+    ASSERT_EQ(three.stages.size(), 3u);
+    EXPECT_DOUBLE_EQ(three.period_s(), 0.0155);
+    EXPECT_EQ(three.stages[0].end, 1u);
+    EXPECT_EQ(three.stages[1].end, 2u);
+    EXPECT_EQ(three.stages[2].end, 4u);
+    if (tolerance == 0) {  // one type: its ranks in order (as types, any order ties)
+      EXPECT_EQ(three.stages[0].rank, 1u);
+      EXPECT_EQ(three.stages[1].rank, 2u);
+      EXPECT_EQ(three.stages[2].rank, 3u);
+    }
+    EXPECT_DOUBLE_EQ(three.cost.stages[1].compute_s, 0.0155);
+    EXPECT_EQ(three.period_s(), plan_brute_force(m, c, 1e8, 3).period_s());
+    o.max_stages = 0;  // at least 3 of 3 ranks: the same
+    EXPECT_EQ(plan_optimal(m, c, o).period_s(), three.period_s());
+
+    // At least 2 (of up to 3): the best 2-stage plan, cut 2, beats every 3-stage one.
+    o.min_stages = 2;
+    const Plan two = plan_optimal(m, c, o);
+    ASSERT_EQ(two.stages.size(), 2u);
+    EXPECT_EQ(two.stages[0].end, 2u);
+    EXPECT_DOUBLE_EQ(two.period_s(), 0.0125);
+    EXPECT_EQ(two.period_s(), plan_brute_force(m, c, 1e8, 2).period_s());
+    // 0 and 1 mean no minimum.
+    for (size_t least : {0, 1}) {
+      o.min_stages = least;
+      EXPECT_EQ(plan_optimal(m, c, o).stages.size(), 1u) << least;
+    }
+  }
+  // The baselines that keep to the minimum.
+  PlanOptions o;
+  o.min_stages = 3;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    o.seed = seed;
+    const Plan r = plan_random(m, c, o);
+    ASSERT_TRUE(r.found());
+    EXPECT_EQ(r.stages.size(), 3u);
+  }
+  EXPECT_EQ(plan_equal_blocks(m, c, o).stages.size(), 3u);
+  EXPECT_EQ(plan_pipeedge(m, c, o).stages.size(), 3u);
+}
+
+// Ranks 1 and 2 hold the whole model; rank 3 holds no block. With at least 3 stages nothing fits:
+// the usual memory error, for the range asked, with what is missing.
+TEST(MinStages, NothingFitsWithEnoughStages) {
+  ModelCosts m;
+  m.blocks = {{1, 10 * kMiB, 0}, {1, 10 * kMiB, 0}, {1, 10 * kMiB, 0}};
+  m.cut_bytes = {1, 1, 1, 1};
+  Cluster c = uniform_cluster(3, 1.0, 100 * kMiB, {0, 1e6});
+  c.ranks[3].memory_bytes = 5 * kMiB;
+  PlanOptions o;
+  o.min_stages = 2;
+  EXPECT_EQ(plan_optimal(m, c, o).stages.size(), 2u);
+  o.min_stages = 3;
+  EXPECT_FALSE(plan_brute_force(m, c, 1e8, 3).found());
+  expect_error([&] { plan_optimal(m, c, o); },
+               {"does not fit in memory", "no split of the model into exactly 3 stages",
+                "(fewer than 3 would fit)", "5.0 MiB more on every rank"});
+  // A fourth rank that fits one block makes 3 stages fit (ranks 1, 2, 4); 3 to 4 are asked.
+  c = uniform_cluster(4, 1.0, 100 * kMiB, {0, 1e6});
+  c.ranks[3].memory_bytes = 5 * kMiB;
+  c.ranks[4].memory_bytes = 10 * kMiB;
+  const Plan p = plan_optimal(m, c, o);
+  ASSERT_EQ(p.stages.size(), 3u);
+  for (const Stage& s : p.stages) EXPECT_NE(s.rank, 3u);
+  // 4 stages need rank 3.
+  o.min_stages = 4;
+  m.blocks.push_back({1, 10 * kMiB, 0});
+  m.cut_bytes.push_back(1);
+  expect_error([&] { plan_optimal(m, c, o); },
+               {"no split of the model into exactly 4 stages", "more on every rank"});
+  o.max_stages = 0;
+  o.min_stages = 2;
+  c.ranks[4].memory_bytes = 5 * kMiB;
+  c.ranks[2].memory_bytes = 5 * kMiB;  // only rank 1 holds a block: nothing fits 2 stages
+  expect_error([&] { plan_optimal(m, c, o); },
+               {"no split of the model into 2 to 4 stages", "4 stage ranks"});
+}
+
+TEST(MinStages, RejectsImpossibleCounts) {
+  ModelCosts m;
+  m.blocks = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}};
+  m.cut_bytes = {1, 1, 1, 1, 1};
+  const Cluster c = uniform_cluster(3, 1.0, 100, {0, 1e6});
+  PlanOptions o;
+  o.min_stages = 3;
+  o.max_stages = 2;
+  expect_error([&] { plan_optimal(m, c, o); }, {"at least 3 stages", "at most 2"});
+  o.max_stages = 0;
+  o.min_stages = 4;
+  expect_error([&] { plan_optimal(m, c, o); }, {"at least 4 stages", "only 3 stage ranks"});
+  expect_error([&] { plan_random(m, c, o); }, {"at least 4 stages", "only 3 stage ranks"});
+  expect_error([&] { plan_equal_blocks(m, c, o); }, {"at least 4 stages", "only 3 stage ranks"});
+  o.max_stages = 5;  // 5 >= 4, but still only 3 ranks
+  expect_error([&] { plan_optimal(m, c, o); }, {"at least 4 stages", "only 3 stage ranks"});
+  o.min_stages = 5;
+  o.max_stages = 0;
+  expect_error(
+      [&] {
+        plan_optimal(m, uniform_cluster(6, 1.0, 100, {0, 1e6}), o);
+      },
+      {"at least 5 stages", "only 4 blocks"});
+  // The greedy baseline ignores the minimum: it does not throw.
+  EXPECT_TRUE(plan_greedy(m, c, o).found());
+}
+
+// The acceptance test of the minimum: on random instances (as EqualsBruteForceOnRandomInstances,
+// smaller) with min_stages drawn in 1..ranks, the exact planner equals the brute force restricted
+// to that many stages or more, returns at least that many, and throws the memory error exactly
+// when the brute force finds nothing (and the count error when the model has too few blocks).
+TEST(MinStages, EqualsBruteForceOnRandomInstances) {
+  BruteForceTally t;
+  compare_with_brute_force(20250611, 600, false, t, true, 3e5);
+  if (HasFatalFailure()) return;
+  BruteForceTally u;
+  compare_with_brute_force(20250612, 300, true, u, true, 3e5);
+  if (HasFatalFailure()) return;
+  std::printf(
+      "900 instances with a minimum (300 codec thread): %zu periods compared, %zu do not fit (%zu "
+      "only with fewer stages than the minimum), %zu minimums above the blocks, %zu where the "
+      "unconstrained optimum has fewer stages (%zu of them faster)\n",
+      t.compared + u.compared, t.infeasible + u.infeasible,
+      t.fit_only_below_min + u.fit_only_below_min, t.too_few_blocks + u.too_few_blocks,
+      t.min_binding + u.min_binding, t.min_slower + u.min_slower);
+  EXPECT_GE(t.compared + u.compared, 450u);
+  EXPECT_GE(t.fit_only_below_min + u.fit_only_below_min, 10u);
+  EXPECT_GT(t.too_few_blocks + u.too_few_blocks, 50u);
+  EXPECT_GT(t.min_binding + u.min_binding, 120u);
+  EXPECT_GT(t.min_slower + u.min_slower, 25u);
+  EXPECT_GT(u.min_binding, 40u);
+}
+
+// The memory check with a minimum (every stage holds a block; a rank too small for some blocks
+// leaves holes in what its stages can reach) against the brute force, on instances where the
+// ranks' memories run from half the smallest block to beyond an even share: with min_stages and
+// sometimes max_stages, it throws exactly when no plan of min..max stages fits, and otherwise the
+// planner's period, stages and bytes are those of the exhaustive search (and of the brute force).
+TEST(MinStages, MemoryCheckIsExact) {
+  std::mt19937_64 rng(31);
+  size_t fit = 0, fit_only_below = 0, none = 0;
+  for (int it = 0; it < 1500; ++it) {
+    const size_t R = 2 + rng() % 4, n = 2 + rng() % 6;
+    Instance in = random_instance(rng, R, n, R, it % 4 == 0);
+    double least = std::numeric_limits<double>::infinity(), most = 0, total = 0, act = 0;
+    for (const BlockCost& b : in.model.blocks) {
+      least = std::min(least, b.param_bytes + b.act_bytes);
+      most = std::max(most, b.param_bytes + b.act_bytes);
+      total += b.param_bytes;
+      act = std::max(act, b.act_bytes);
+    }
+    PlanOptions o;
+    o.min_stages = 2 + rng() % (std::min(R, n) - 1);
+    if (rng() % 2) o.max_stages = o.min_stages + rng() % (R - o.min_stages + 1);
+    // A third of the ranks from half the smallest block (fits nothing) to the largest (fits
+    // some blocks only); the others from the largest block to that plus twice an even share.
+    const double share = 2 * (total + act) / static_cast<double>(o.min_stages);
+    std::uniform_real_distribution<double> small(std::log(least / 2), std::log(most)),
+        large(std::log(most), std::log(most + share));
+    for (size_t r = 1; r <= R; ++r)
+      in.cluster.ranks[r].memory_bytes = std::round(std::exp(rng() % 3 ? large(rng) : small(rng)));
+    SCOPED_TRACE("instance " + std::to_string(it) + ": " + std::to_string(R) + " ranks, " +
+                 std::to_string(n) + " blocks, " + std::to_string(o.min_stages) + " to " +
+                 std::to_string(o.max_stages) + " stages");
+    // Every plan of min..max stages, by evaluate_plan; without a maximum, the brute force too.
+    Lexicographic lex{in, {}, std::vector<char>(R + 1, 0)};
+    lex.min_stages = o.min_stages;
+    lex.max_stages = o.max_stages;
+    lex.go(0);
+    if (o.max_stages == 0)
+      ASSERT_EQ(plan_brute_force(in.model, in.cluster, 1e8, o.min_stages).period_s(), lex.period);
+    if (lex.stages == 0) {
+      ++(plan_brute_force(in.model, in.cluster).found() ? fit_only_below : none);
+      expect_error([&] { plan_optimal(in.model, in.cluster, o); },
+                   {"does not fit in memory", "more on every rank"});
+      continue;
+    }
+    ++fit;
+    const Plan p = plan_optimal(in.model, in.cluster, o);
+    ASSERT_EQ(p.period_s(), lex.period);
+    ASSERT_EQ(p.stages.size(), lex.stages);
+    ASSERT_EQ(p.cost.link_bytes, lex.bytes);
+  }
+  std::printf("memory check: %zu fit, %zu fit only with fewer stages, %zu fit not at all\n", fit,
+              fit_only_below, none);
+  EXPECT_GT(fit, 800u);
+  EXPECT_GT(fit_only_below, 60u);
+  EXPECT_GT(none, 150u);
 }
 
 }  // namespace

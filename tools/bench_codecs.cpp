@@ -18,7 +18,9 @@
 // decode per frame with the compute time of the stages (optimised, as the pipeline runs them):
 // a second table gives, for every cut of every K-stage split, encode + decode ms against the
 // compute ms of the stage before the cut (which encodes) and the one after it (which decodes),
-// and the codec's cost as a share of the smaller.
+// and the codec's cost as a share of the smaller; a third gives each stage's own codec work
+// (decode of its input, the model's input for stage 0, + encode of its output) against its
+// compute: with `edgepipe run --overlap` the stage's period is the larger of the two.
 //
 // Usage: bench_codecs --model FILE [--model FILE ...] [--stages 2,3,4] [--threads 1,2]
 //                     [--batch 1] [--reps 5] [--codecs "raw;lz4;zfp-rate:8"] [--field-dims]
@@ -43,6 +45,7 @@
 #include "edgepipe/codec.h"
 #include "edgepipe/error.h"
 #include "edgepipe/graph.h"
+#include "edgepipe/log.h"
 #include "edgepipe/plan.h"
 #include "edgepipe/profile.h"
 #include "edgepipe/stage.h"
@@ -111,6 +114,16 @@ struct CutRow {
   int threads = 1;
   size_t stages = 0, cut = 0, node = 0;  // cut i (1-based) of a split into `stages` stages
   double before_ms = 0, after_ms = 0;    // compute of the stages before and after the cut
+};
+
+// A stage of a K-stage split, for the table of its codec work against its compute.
+struct StageRow {
+  std::string model;
+  int threads = 1;
+  size_t stages = 0, stage = 0;  // stage (0-based) of a split into `stages` stages
+  size_t in_node = 0;            // the cut it decodes (0: the model's input)
+  size_t out_node = 0;           // the cut it encodes (0: the model's output, not measured)
+  double compute_ms = 0;
 };
 
 // Error of what a codec decoded against the original, over all floating-point tensors.
@@ -194,6 +207,7 @@ void primitives(size_t bytes, int reps) {
 int run(const Options& o) {
   std::vector<Row> rows;
   std::vector<CutRow> cut_rows;
+  std::vector<StageRow> stage_rows;
   std::vector<std::string> verdicts;
   bool ok = true;
   for (const std::string& path : o.models) {
@@ -215,12 +229,16 @@ int run(const Options& o) {
     for (size_t k : o.stages) {
       std::vector<size_t> nodes;
       for (size_t b : partition_chain(prof.block_ms, k)) nodes.push_back(mg.cuts[b]);
-      for (size_t i = 1; i + 1 < nodes.size(); ++i) cut_nodes.insert(nodes[i]);
+      for (size_t i = 0; i + 1 < nodes.size(); ++i) cut_nodes.insert(nodes[i]);  // 0: the input
       splits[k] = nodes;
     }
     // The activations at each cut, computed once.
     std::map<size_t, std::vector<at::Tensor>> acts_at;
     for (size_t node : cut_nodes) {
+      if (node == 0) {  // the model's input, which stage 0 decodes
+        acts_at[0] = {input.contiguous().clone()};
+        continue;
+      }
       StageRunner head(build_stage_module(mg, 0, node));
       std::vector<at::Tensor> acts = head.run({input});
       for (auto& t : acts) t = t.contiguous().clone();
@@ -248,6 +266,10 @@ int run(const Options& o) {
       for (const auto& [k, nodes] : splits)
         for (size_t i = 1; i + 1 < nodes.size(); ++i)
           cut_rows.push_back({name, threads, k, i, nodes[i], stage_ms[k][i - 1], stage_ms[k][i]});
+      for (const auto& [k, nodes] : splits)
+        for (size_t s = 0; s + 1 < nodes.size(); ++s)
+          stage_rows.push_back({name, threads, k, s, nodes[s],
+                                s + 2 < nodes.size() ? nodes[s + 1] : 0, stage_ms[k][s]});
 
       for (size_t node : cut_nodes) {
         const std::vector<at::Tensor>& acts = acts_at[node];
@@ -327,6 +349,33 @@ int run(const Options& o) {
                       std::min(c.before_ms, c.after_ms));
         w = {share, v};
       }
+    }
+  }
+
+  // Each stage's own codec work, decode of its input + encode of its output, against its compute.
+  // With --overlap the stage's period is the larger of the two (docs/planner.md): below 100 %
+  // the codec never sets the pace. The last stage's output (the logits) is not measured: tiny.
+  std::cout << "\n| model | threads | stages | stage | codec | decode in ms | encode out ms | "
+               "stage codec ms | stage compute ms | codec / compute |\n"
+               "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const StageRow& st : stage_rows) {
+    for (const Row& in : rows) {
+      if (in.model != st.model || in.threads != st.threads || in.node != st.in_node ||
+          in.field_dims != 0)
+        continue;
+      const double dec_ms = in.dec_mbs > 0 ? 1e3 * in.mb / in.dec_mbs : 0;
+      double enc_ms = 0;
+      for (const Row& out : rows)
+        if (st.out_node != 0 && out.model == st.model && out.threads == st.threads &&
+            out.node == st.out_node && out.field_dims == 0 && out.codec == in.codec)
+          enc_ms = out.enc_mbs > 0 ? 1e3 * out.mb / out.enc_mbs : 0;
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "| %s | %d | %zu | %zu | %s | %.2f | %s | %.2f | %.1f | %.0f%% |\n",
+                    st.model.c_str(), st.threads, st.stages, st.stage, in.codec.c_str(), dec_ms,
+                    st.out_node ? strprintf("%.2f", enc_ms).c_str() : "(logits)",
+                    dec_ms + enc_ms, st.compute_ms, 100 * (dec_ms + enc_ms) / st.compute_ms);
+      std::cout << line;
     }
   }
   std::cout << "\n";

@@ -3,6 +3,9 @@
 eval mode, torch.jit.script (falling back to torch.jit.trace). Nothing is downloaded.
 
 Usage: tools/export_models.py [--out models] [--image-size 224] [--list] NAME [NAME ...]
+A NAME may also be a part of a model, MODEL.SUBMODULE (e.g. resnet50.layer2: ResNet50's second
+group of blocks alone, fed what it gets inside the whole model, 1x256x56x56): a stage-sized model
+whose input and output are real activations, for benchmarks of one stage (tools/bench_overlap).
 Each file records the shape of one input batch in the archive's extra file edgepipe_meta.txt,
 which `edgepipe run --synthetic` and `edgepipe inspect` read.
 """
@@ -42,8 +45,17 @@ def build(name):
 
 def export(name, out_dir, size, seed):
     torch.manual_seed(seed)
-    model = build(name)
+    whole, _, part = name.partition(".")
+    model = build(whole)
     example = torch.randn(1, 3, size, size)
+    if part:  # the submodule alone, with the input it gets inside the whole model
+        sub = model.get_submodule(part)
+        seen = []
+        hook = sub.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+        with torch.no_grad():
+            model(example)
+        hook.remove()
+        model, example = sub, seen[0].detach().clone()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -55,7 +67,8 @@ def export(name, out_dir, size, seed):
             module = torch.jit.trace(model, example)
         how = "trace"
     path = os.path.join(out_dir, f"{name}.pt")
-    meta = f"input_shape=1,3,{size},{size}\nexported_by=tools/export_models.py ({how}, seed {seed})\n"
+    shape = ",".join(str(d) for d in example.shape)
+    meta = f"input_shape={shape}\nexported_by=tools/export_models.py ({how}, seed {seed})\n"
     tmp = path + ".tmp"
     torch.jit.save(module, tmp, _extra_files={META_FILE: meta})
     os.replace(tmp, path)
@@ -79,8 +92,13 @@ def main():
         p.error("name at least one model (--list shows them)")
     known = set(classification_models())
     for n in a.names:
-        if n not in known:
+        if n.partition(".")[0] not in known:
             p.error(f"unknown model '{n}' (--list shows the {len(known)} known names)")
+        if "." in n:
+            try:
+                build(n.partition(".")[0]).get_submodule(n.partition(".")[2])
+            except AttributeError:
+                p.error(f"'{n}': the model has no part '{n.partition('.')[2]}'")
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
     for n in a.names:

@@ -32,6 +32,10 @@ struct StageCounters {
   double time_compute = 0;
   double time_encode = 0;
   double time_send_wait = 0;  // waiting for an earlier send to finish before reusing its buffer
+  // --overlap: compute runs on a thread of its own, so time_compute overlaps the main thread's
+  // parts; this is the main thread's idle time while a batch computed (0 without overlap).
+  double time_compute_wait = 0;
+  double overlap = 0;         // 1 with --overlap (a double: the struct is sent as bytes)
   double time_total = 0;      // from the first receive posted to the end frame sent
   double bytes_in = 0;
   double bytes_out = 0;

@@ -32,9 +32,16 @@ struct ModelCosts {
   std::vector<BlockCost> blocks;
   std::vector<double> cut_bytes;  // bytes sent across each cut per batch (encoded); blocks + 1
   // Optional (empty = free): codec time per batch to encode / decode what crosses each cut;
-  // blocks + 1 entries. The sending rank encodes, the receiving rank decodes, on its compute
-  // thread.
+  // blocks + 1 entries. The sending rank encodes, the receiving rank decodes. A stage rank's
+  // share (decode of its input cut + encode of its output cut) adds to its block times, or, with
+  // codec_thread, runs beside them (StageCost::compute_s). Rank 0 encodes the inputs and decodes
+  // the outputs in both modes (PlanCost::dispatcher_s).
   std::vector<double> cut_encode_ms, cut_decode_ms;
+  // True when every stage rank decodes and encodes on a thread beside its compute (the worker's
+  // overlap mode, `edgepipe run --overlap`): a stage's compute term is then
+  // max(its blocks' time, decode + encode) instead of decode + blocks + encode (docs/planner.md,
+  // "Cost model").
+  bool codec_thread = false;
   size_t num_blocks() const { return blocks.size(); }
 };
 
@@ -47,7 +54,12 @@ struct Stage {
 
 // One stage's share of the period (docs/planner.md, "Cost model").
 struct StageCost {
-  double compute_s = 0;           // decode its input + run its blocks + encode its output
+  // The stage's compute term of the period: decode its input + run its blocks + encode its
+  // output (one thread), or with ModelCosts::codec_thread max(run its blocks, decode + encode).
+  double compute_s = 0;
+  // Decode of its input + encode of its output per batch, in both modes: the codec's part of
+  // compute_s (added to the blocks, or with the codec thread the other side of the max).
+  double codec_s = 0;
   double recv_s = 0;              // its input cut over the link from its predecessor
   double send_s = 0;              // its output cut over the link to its successor
   double memory_bytes = 0;        // weights of its blocks + the largest peak activation
@@ -85,6 +97,13 @@ struct Plan {
 
 struct PlanOptions {
   size_t max_stages = 0;  // 0: up to one stage per stage rank
+  // At least this many stages (0 or 1: no minimum); `edgepipe run --stages N` sets both bounds
+  // to N. Honoured exactly by plan_optimal and plan_pipeedge (the optimum over plans of
+  // min_stages..max_stages stages, even when fewer would be faster), by plan_random (draws its
+  // number of stages in that range) and by plan_equal_blocks (always the most stages allowed).
+  // plan_greedy ignores it: it may return fewer. Those that honour it throw edgepipe::Error if
+  // it exceeds max_stages (when nonzero), the stage ranks or the model's blocks.
+  size_t min_stages = 0;
   // Ranks whose block times, memory and links agree within this relative tolerance are planned
   // as one type, with the type's worst values (slowest block, least memory, slowest link), so that
   // a plan stays feasible and its true period is at most the one planned. 0 = only identical ranks:
@@ -101,14 +120,16 @@ struct PlanOptions {
 void validate_problem(const ModelCosts& model, const Cluster& cluster);
 
 // The exact planner: the number of stages, the cuts and each stage's rank (each rank at most once)
-// that minimise the period subject to memory. Ties: fewer stages, then fewer bytes on links
-// between stages, then a fixed order. Throws edgepipe::Error if no plan fits in memory, saying how
-// much is missing.
+// that minimise the period subject to memory, among plans of PlanOptions::min_stages to
+// max_stages stages. Ties: fewer stages, then fewer bytes on links between stages, then a fixed
+// order. Throws edgepipe::Error if no such plan fits in memory, saying how much is missing.
 Plan plan_optimal(const ModelCosts& model, const Cluster& cluster, const PlanOptions& options = {});
 
 // Enumerates every cut set and placement; for tests on small instances (throws if there are
-// more than max_plans). Returns no stages if nothing fits.
-Plan plan_brute_force(const ModelCosts& model, const Cluster& cluster, double max_plans = 1e8);
+// more than max_plans). Keeps only plans of at least min_stages stages (0: any). Returns no stages
+// if nothing fits.
+Plan plan_brute_force(const ModelCosts& model, const Cluster& cluster, double max_plans = 1e8,
+                      size_t min_stages = 0);
 
 // Baselines (docs/planner.md): they return no stages (with a note) when they find no plan that
 // fits.
@@ -132,7 +153,8 @@ struct RankTypes {
 };
 RankTypes group_ranks(const ModelCosts& model, const Cluster& cluster, double tolerance = 0);
 
-// A table of a plan: stage, rank, blocks, compute / recv / send ms, memory, bytes out, period.
+// A table of a plan: stage, rank, blocks, compute / recv / send ms, memory, bytes out, period
+// (compute as in StageCost::compute_s; the summary line says when codec work runs beside it).
 std::string format_plan(const Plan& plan, const ModelCosts& model, const Cluster& cluster);
 
 }  // namespace edgepipe

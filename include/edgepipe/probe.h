@@ -58,6 +58,12 @@ Cluster cluster_of(const StartupProfile& profile, size_t busy_per_host = 0);
 // (shared caches, memory bandwidth, sibling hyperthreads); 1 when busy is 1.
 double host_slowdown(const StartupProfile& profile, size_t rank, size_t busy = 0);
 
+// Whether every stage rank has 2 x its threads of cores to itself while `busy_per_host` stage
+// ranks compute on each host (0: all of them), and rank 0 its threads too on its host if it has
+// codec work (`dispatcher_codec`: a codec on its links): then a compute thread beside the codec
+// work (--overlap auto) takes nothing from another rank's cores.
+bool cores_for_overlap(const StartupProfile& profile, size_t busy_per_host, bool dispatcher_codec);
+
 // A table of the profile: rank, host, total block ms, memory, and the links.
 std::string describe_profile(const StartupProfile& profile);
 

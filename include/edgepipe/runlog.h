@@ -58,6 +58,7 @@ struct RunLog {
   std::vector<double> stage_compute_s, stage_recv_s, stage_send_s, stage_memory_bytes;
   double plan_period_s = 0;     // predicted seconds per batch (largest stage period, dispatcher)
   std::string plan_method;      // "optimal"
+  bool overlap = false;         // stages computed on a thread beside their codec work (--overlap)
   // /profile: what the ranks and links measured at start-up (reusable: --profile LOG)
   StartupProfile profile;
   // /ranks, /links

@@ -23,13 +23,15 @@ struct BatchRecord {
   double time_compute = 0;
   double time_send_wait = 0;  // an earlier send still in progress (next rank not ready)
   double time_encode = 0;
+  double time_compute_wait = 0;  // --overlap: idle while the batch computed on its own thread
   double time_other = 0;
   double bytes_in = 0;   // input frame as received
   double bytes_out = 0;  // output frame as sent
 };
 
 // The record of one batch from the stage counters before and after it (their differences), with
-// the rest of [t_begin, t_end] as time_other.
+// the rest of [t_begin, t_end] as time_other. With overlap (now.overlap), time_compute ran beside
+// the other parts and is not part of the span's sum: time_compute_wait is.
 BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const StageCounters& now,
                               const StageCounters& before);
 

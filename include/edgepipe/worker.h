@@ -21,6 +21,8 @@ struct StageSetup {
   std::vector<TensorMeta> inputs;  // the stage's inputs at full batch size (for warm-up)
   uint64_t max_in_bytes = 0;       // largest frame this stage can receive
   CodecSpec out_codec;             // codec of the link this stage sends on (codec_spec.h)
+  bool overlap = false;            // run the blocks on a compute thread, beside the codec work
+                                   // (--overlap; rank 0 decides)
   std::vector<int32_t> members;    // the job's ranks in pipeline order: rank 0, then the rank of
                                    // each stage; prev and next count in this order
                                    // (RemappedChannel)
