@@ -68,7 +68,7 @@ StartupProfile load_profile(const RunConfig& cfg, int ranks, size_t blocks) {
 // the blocks (probe.h) and every link is measured; the exact planner (plan.h) chooses the number
 // of stages, the cuts and the ranks. Ranks the plan leaves out get nothing to do.
 RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& input,
-                  Channel& ch, const Log& log) {
+                  double read_s, Channel& ch, const Log& log) {
   RunPlan p;
   const int K = ch.size();
   cfg.codecs.check_links(K);
@@ -106,24 +106,40 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
   // host with that slowdown, and keep the best.
   Cluster measured = cluster_of(p.profile);
   bool overlap = cfg.overlap == "on";
+  // Rank 0's CPU per batch: reading and checking an input batch (read_s), its codec work.
+  const double dispatcher_s = read_s + (p.costs.cut_encode_ms.empty() ? 0.0 :
+      (p.costs.cut_encode_ms.front() + p.costs.cut_decode_ms.back()) / 1e3);
+  double dispatcher_share = 0;
+  size_t chosen_k = 0;
   {
     const size_t most = options.max_stages ? options.max_stages : measured.num_stage_ranks();
     double best_k = std::numeric_limits<double>::infinity();
     for (size_t k = cfg.stages ? cfg.stages : 1; k <= most; ++k) {
       PlanOptions o = options;
       o.max_stages = k;
-      Cluster c = cluster_of(p.profile, k);
       ModelCosts costs = p.costs;
       const bool dispatcher_codec = cfg.codecs.for_link(1).kind != CodecKind::raw ||
                                     cfg.codecs.for_link(static_cast<int>(k) + 1).kind != CodecKind::raw;
       costs.codec_thread = cfg.overlap == "on" ||
                            (cfg.overlap == "auto" && cores_for_overlap(p.profile, k, dispatcher_codec));
       try {
-        const double period = plan_optimal(costs, c, o).period_s();
+        // Rank 0 keeps dispatcher_s / period of a core busy on its host: the stage ranks there
+        // share the cores with it. The period depends on that share: iterate a few times.
+        Cluster c;
+        double period = 0, d = 0;
+        for (int round = 0; round < 4; ++round) {
+          c = cluster_of(p.profile, k, d);
+          period = plan_optimal(costs, c, o).period_s();
+          const double next = dispatcher_s / period;
+          if (std::abs(next - d) < 0.01) break;
+          d = next;
+        }
         if (period < best_k * 0.999) {  // fewer stages unless more are really faster
+          dispatcher_share = d;
           best_k = period;
           measured = c;
           options.max_stages = k;
+          chosen_k = k;
           overlap = costs.codec_thread;
         }
       } catch (const std::exception&) {
@@ -177,6 +193,19 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
     }
     if (cfg.calibrate == 0) break;
   }
+  // Calibration changes the period, and with it the share of a core rank 0's own work takes:
+  // predict the chosen plan again with that share until it settles.
+  for (int round = 0; round < 4 && chosen_k > 0; ++round) {
+    const double d = dispatcher_s / p.planned.period_s();
+    if (std::abs(d - dispatcher_share) < 0.01) break;
+    dispatcher_share = d;
+    measured = cluster_of(p.profile, chosen_k, d);
+    p.cluster = scaled();
+    p.planned.cost = evaluate_plan(p.costs, p.cluster, p.planned.stages);
+  }
+  log.info(strprintf("rank 0's own work per batch (reading and checking inputs, its codec): "
+                     "%.2f ms, %.0f%% of a core at the planned period", 1e3 * dispatcher_s,
+                     100 * dispatcher_share));
   const int num_stages = static_cast<int>(p.planned.stages.size());
   if (cfg.stages && static_cast<size_t>(num_stages) != cfg.stages)
     log.warn("--stages " + std::to_string(cfg.stages) + ": the planner found no better plan "
@@ -693,7 +722,10 @@ int run_dispatcher(const RunConfig& cfg, Channel& world, const Log& log) {
     log.info("model " + cfg.model + ": " + std::to_string(mg->nodes.size()) + " nodes, " +
              std::to_string(mg->num_blocks()) + " blocks; inputs " + in->description());
     at::Tensor first = in->batch(0, cfg.batch);
-    plan = make_plan(*mg, cfg, first, world, log);
+    double read_s = now_seconds();  // what reading and checking a batch costs rank 0
+    for (int i = 0; i < 3; ++i) (void)at::isfinite(in->batch(0, cfg.batch)).all().item<bool>();
+    read_s = (now_seconds() - read_s) / 3;
+    plan = make_plan(*mg, cfg, first, read_s, world, log);
     sink.emplace(cfg.output, output_mode(cfg),
                  OutputIdentity{sha256_file(cfg.model), in->identity(), in->count()});
     if (cfg.resume)

@@ -146,6 +146,13 @@ void send_ping_order(Channel& ch, int rank, int peer, bool initiator, int64_t by
   send_bytes(ch, rank, kTagProbe, w.out, timeout_s);
 }
 
+// Stage ranks of the job on a host.
+size_t stage_ranks_on(const StartupProfile& sp, const std::string& host) {
+  size_t k = 0;
+  for (size_t r = 1; r < sp.ranks.size(); ++r) k += sp.ranks[r].host == host;
+  return k;
+}
+
 }  // namespace
 
 StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks,
@@ -193,17 +200,32 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
     }
   }
 
-  // Then all stage ranks at once: what sharing the hosts costs beyond their cores' count. The
+  // Then as many stage ranks of each host at once as its cores hold (at least 2): what sharing a
+  // host costs beyond its cores' count (caches, memory bandwidth, hyperthreads). Beyond the
+  // cores the ranks time-slice, which the core-count share accounts for (host_slowdown). The
   // ranks' timings drift in and out of step, so one round is noisy (10-20 % between runs on a
   // shared 2-core machine): take each block's median over kBusyRounds rounds.
-  if (n > 2) {
+  std::vector<int> together;
+  {
+    std::map<std::string, int> taken;
+    for (int r = 1; r < n; ++r) {
+      const RankProfile& p = sp.ranks[r];
+      const int on_host = static_cast<int>(stage_ranks_on(sp, p.host));
+      const int fit = std::max(2, static_cast<int>(p.cores / std::max(p.threads, 1) + 1e-9));
+      if (on_host >= 2 && taken[p.host] < std::min(on_host, fit)) {
+        ++taken[p.host];
+        together.push_back(r);
+      }
+    }
+  }
+  if (!together.empty()) {
     std::vector<std::vector<std::vector<double>>> rounds(n);  // by rank, round, block
     for (int round = 0; round < kBusyRounds; ++round) {
-      for (int r = 1; r < n; ++r) send_order(ch, r, kTime, cfg.timeout_s);
-      for (int r = 1; r < n; ++r)
+      for (int r : together) send_order(ch, r, kTime, cfg.timeout_s);
+      for (int r : together)
         rounds[r].push_back(recv_block_times(ch, r, blocks.size(), cfg.timeout_s).block_ms);
     }
-    for (int r = 1; r < n; ++r) {
+    for (int r : together) {
       std::vector<double>& busy = sp.ranks[r].block_ms_busy;
       busy.assign(blocks.size(), 0);
       for (size_t b = 0; b < blocks.size(); ++b) {
@@ -292,39 +314,47 @@ void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg)
   }
 }
 
-double host_slowdown(const StartupProfile& sp, size_t rank, size_t busy) {
+double host_slowdown(const StartupProfile& sp, size_t rank, size_t busy, double dispatcher_cores) {
   const RankProfile& me = sp.ranks.at(rank);
-  size_t on_host = 0;
-  for (size_t r = 1; r < sp.ranks.size(); ++r) on_host += sp.ranks[r].host == me.host;
+  const size_t on_host = stage_ranks_on(sp, me.host);
   if (busy == 0 || busy > on_host) busy = on_host;
-  // Cores the busy stage ranks on this host want (ranks of one host run alike).
-  auto share = [&](size_t b) {
-    return std::max(1.0, static_cast<double>(b) * std::max(me.threads, 1) /
+  // Cores the busy stage ranks on this host want (ranks of one host run alike), plus what rank 0
+  // keeps busy if it is on this host.
+  const double extra = me.host == sp.ranks.at(0).host ? dispatcher_cores : 0.0;
+  auto share = [&](size_t b, double plus) {
+    return std::max(1.0, (static_cast<double>(b) * std::max(me.threads, 1) + plus) /
                              std::max(me.cores, 0.01));
   };
-  if (busy <= 1) return 1.0;
-  // Interference: the host's ranks timed all at once, against alone times their share.
+  if (busy <= 1) return share(busy, extra);
+  // Interference: the host's ranks timed together (probe_cluster: as many as its cores hold),
+  // against alone times their share. Ranks not in that round have no (or all-zero) busy times.
+  auto timed = [](const RankProfile& p) {
+    return p.block_ms_busy.size() == p.block_ms.size() &&
+           std::any_of(p.block_ms_busy.begin(), p.block_ms_busy.end(), [](double v) { return v > 0; });
+  };
+  size_t together = 0;
+  for (size_t r = 1; r < sp.ranks.size(); ++r)
+    together += sp.ranks[r].host == me.host && timed(sp.ranks[r]);
   std::vector<double> ratios;
   for (size_t r = 1; r < sp.ranks.size(); ++r) {
     const RankProfile& p = sp.ranks[r];
-    if (p.host != me.host || p.block_ms_busy.size() != p.block_ms.size()) continue;
+    if (p.host != me.host || !timed(p)) continue;
     double alone = 0, all = 0;
     for (size_t b = 0; b < p.block_ms.size(); ++b) alone += p.block_ms[b], all += p.block_ms_busy[b];
-    if (alone > 0) ratios.push_back(all / (alone * share(on_host)));
+    if (alone > 0) ratios.push_back(all / (alone * share(together, 0)));  // rank 0 was idle
   }
   double interference = 1;
   if (!ratios.empty()) {
     std::sort(ratios.begin(), ratios.end());
     interference = std::max(1.0, ratios[ratios.size() / 2]);
   }
-  return share(busy) * interference;
+  return share(busy, extra) * interference;
 }
 
 bool cores_for_overlap(const StartupProfile& sp, size_t busy_per_host, bool dispatcher_codec) {
   for (size_t r = 1; r < sp.ranks.size(); ++r) {
     const RankProfile& me = sp.ranks[r];
-    size_t on_host = 0;
-    for (size_t q = 1; q < sp.ranks.size(); ++q) on_host += sp.ranks[q].host == me.host;
+    const size_t on_host = stage_ranks_on(sp, me.host);
     const size_t busy = busy_per_host == 0 ? on_host : std::min(busy_per_host, on_host);
     double want = static_cast<double>(busy) * 2 * std::max(me.threads, 1);
     if (dispatcher_codec && sp.ranks[0].host == me.host) want += std::max(sp.ranks[0].threads, 1);
@@ -333,13 +363,13 @@ bool cores_for_overlap(const StartupProfile& sp, size_t busy_per_host, bool disp
   return true;
 }
 
-Cluster cluster_of(const StartupProfile& sp, size_t busy_per_host) {
+Cluster cluster_of(const StartupProfile& sp, size_t busy_per_host, double dispatcher_cores) {
   Cluster c;
   for (size_t r = 0; r < sp.ranks.size(); ++r) {
     const RankProfile& p = sp.ranks[r];
     RankInfo info;
     info.name = p.host;
-    const double slow = r > 0 ? host_slowdown(sp, r, busy_per_host) : 1.0;
+    const double slow = r > 0 ? host_slowdown(sp, r, busy_per_host, dispatcher_cores) : 1.0;
     for (double ms : p.block_ms) info.block_ms.push_back(ms * slow);
     const bool own = p.memory_source == "--max-memory";
     info.memory_bytes = static_cast<double>(p.memory_limit) / (own ? 1 : p.ranks_on_host);

@@ -136,6 +136,7 @@ class ComputeLane {
   void submit(uint64_t seq, int slot, std::vector<at::Tensor> in) {
     if (!thread_.joinable()) {
       done_.push_back(run(seq, slot, in));
+      inline_seconds_ += done_.back().seconds;
       return;
     }
     {
@@ -152,6 +153,8 @@ class ComputeLane {
     done_.pop_front();
     return r;
   }
+  // Seconds computed inline (on the caller's thread) so far.
+  double inline_seconds() const { return inline_seconds_; }
   bool has_result() {
     std::lock_guard<std::mutex> lock(m_);
     return !done_.empty();
@@ -233,6 +236,7 @@ class ComputeLane {
   std::deque<Result> done_;
   bool computing_ = false, quit_ = false;
   uint64_t computing_seq_ = 0, finished_count_ = 0;
+  double inline_seconds_ = 0;
   double computing_since_ = 0;
   std::thread thread_;
 };
@@ -334,12 +338,12 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
   for (;;) {
     bool progress = false;
     const double t_iter = now_seconds();
+    const double busy_before = c.time_decode + c.time_encode + lane.inline_seconds();
+    double send_test = 0;  // a test that completed a send, counted as waiting for it
     service();
-    // A batch has arrived: decode it and hand it to the lane. (The test that completes a receive
-    // can copy the message: it counts as the receive's wait, with the probes before it.)
+    // A batch has arrived: decode it and hand it to the lane.
     size_t n = 0;
     if (!ended && receiving[rslot] && ch.test(recv[rslot], &n)) {
-      if (t_start > 0) c.time_recv_wait += now_seconds() - t_iter;
       receiving[rslot] = false;
       progress = true;
       if (t_start == 0) {
@@ -366,7 +370,8 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     // A batch is computed and an output buffer is free: encode the batch and send it.
     const double t_send_test = now_seconds();
     if (lane.has_result() && (!sending[s] || ch.test(send[s]))) {
-      if (sending[s]) c.time_send_wait += now_seconds() - t_send_test;
+      if (sending[s]) send_test = now_seconds() - t_send_test;
+      c.time_send_wait += send_test;
       sending[s] = false;
       progress = true;
       ComputeLane::Result r = *lane.take();
@@ -400,6 +405,12 @@ void stream(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, C
     }
     if (ended && lane.in_flight() == 0) break;
     if (progress) {
+      // The rest of the pass, besides decode, compute and encode: the tests and probes (a test
+      // that completes a receive can copy the message), posting the next receive and send, the
+      // record: counted as the receive's wait, as when the pass found nothing to do.
+      if (t_start > 0)
+        c.time_recv_wait += now_seconds() - t_iter - send_test -
+                            (c.time_decode + c.time_encode + lane.inline_seconds() - busy_before);
       pause = std::chrono::microseconds(10);
       idle_since = t_iter;
       continue;

@@ -49,14 +49,18 @@ void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg)
 // The planner's cluster: rank r's block times, slowed by share_of_host(), and memory (the
 // node's limit shared among the ranks on it, unless --max-memory says what each rank may use);
 // the measured links.
-// `busy_per_host`: how many stage ranks compute at once on a host (0: all of its stage ranks).
-Cluster cluster_of(const StartupProfile& profile, size_t busy_per_host = 0);
+// `busy_per_host`: how many stage ranks compute at once on a host (0: all of its stage ranks);
+// `dispatcher_cores`: the cores rank 0 keeps busy on its host (host_slowdown).
+Cluster cluster_of(const StartupProfile& profile, size_t busy_per_host = 0,
+                   double dispatcher_cores = 0);
 
 // How much slower than alone rank r computes while `busy` stage ranks on its host compute
-// (0: all of them): max(1, busy ranks x threads / the host's cores), times the interference
-// measured on the host when all its stage ranks computed at once beyond that share of the cores
-// (shared caches, memory bandwidth, sibling hyperthreads); 1 when busy is 1.
-double host_slowdown(const StartupProfile& profile, size_t rank, size_t busy = 0);
+// (0: all of them): max(1, (busy ranks x threads + rank 0's busy cores if it is on this host) /
+// the host's cores), times the interference measured on the host when as many of its stage ranks
+// as its cores hold computed at once (shared caches, memory bandwidth, sibling hyperthreads; not
+// applied when busy is 1). `dispatcher_cores`: rank 0's CPU seconds per batch / the period.
+double host_slowdown(const StartupProfile& profile, size_t rank, size_t busy = 0,
+                     double dispatcher_cores = 0);
 
 // Whether every stage rank has 2 x its threads of cores to itself while `busy_per_host` stage
 // ranks compute on each host (0: all of them), and rank 0 its threads too on its host if it has
