@@ -127,7 +127,7 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
         // share the cores with it. The period depends on that share: iterate a few times.
         Cluster c;
         double period = 0, d = 0;
-        for (int round = 0; round < 4; ++round) {
+        for (int round = 0; round < 8; ++round) {
           c = cluster_of(p.profile, k, d);
           period = plan_optimal(costs, c, o).period_s();
           const double next = dispatcher_s / period;
@@ -195,7 +195,7 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
   }
   // Calibration changes the period, and with it the share of a core rank 0's own work takes:
   // predict the chosen plan again with that share until it settles.
-  for (int round = 0; round < 4 && chosen_k > 0; ++round) {
+  for (int round = 0; round < 8 && chosen_k > 0; ++round) {
     const double d = dispatcher_s / p.planned.period_s();
     if (std::abs(d - dispatcher_share) < 0.01) break;
     dispatcher_share = d;

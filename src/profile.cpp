@@ -95,7 +95,7 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
     return p;
   }
   p.block_ms = time_blocks(std::move(modules), {input}, options.optimize, options.warmup,
-                           options.reps);
+                           options.reps, options.min_seconds);
   return p;
 }
 
@@ -124,15 +124,21 @@ BlockChain::BlockChain(std::vector<torch::jit::Module> blocks, std::vector<at::T
   }
 }
 
-std::vector<double> BlockChain::time(int warmup, int reps) {
+std::vector<double> BlockChain::time(int warmup, int reps, double min_seconds) {
   const size_t nb = runners_.size();
   std::vector<std::vector<double>> times(nb);
-  for (int pass = 0; pass < warmup + reps; ++pass) {
+  double timed_ms = 0;
+  for (int pass = 0; pass < warmup + reps ||
+                     (timed_ms < 1e3 * min_seconds && pass < warmup + kMaxTimedPasses);
+       ++pass) {
     std::vector<at::Tensor> x = input_;
     for (size_t b = 0; b < nb; ++b) {
       auto t0 = std::chrono::steady_clock::now();
       x = runners_[b].run(x);
-      if (pass >= warmup) times[b].push_back(ms_since(t0));
+      if (pass >= warmup) {
+        times[b].push_back(ms_since(t0));
+        timed_ms += times[b].back();
+      }
     }
   }
   std::vector<double> ms;
@@ -142,8 +148,8 @@ std::vector<double> BlockChain::time(int warmup, int reps) {
 
 std::vector<double> time_blocks(std::vector<torch::jit::Module> blocks,
                                 const std::vector<at::Tensor>& input, bool optimize, int warmup,
-                                int reps) {
-  return BlockChain(std::move(blocks), input, optimize).time(warmup, reps);
+                                int reps, double min_seconds) {
+  return BlockChain(std::move(blocks), input, optimize).time(warmup, reps, min_seconds);
 }
 
 ModelCosts model_costs(const ModelProfile& prof) {
@@ -176,7 +182,8 @@ ModelCosts model_costs(const ModelProfile& prof) {
 }
 
 std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_t>& node_bounds,
-                                const at::Tensor& input, bool optimize, int warmup, int reps) {
+                                const at::Tensor& input, bool optimize, int warmup, int reps,
+                                double min_seconds) {
   std::vector<double> ms;
   std::vector<at::Tensor> x{input};
   for (size_t s = 0; s + 1 < node_bounds.size(); ++s) {
@@ -185,10 +192,16 @@ std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_
     StageRunner stage(m);
     std::vector<double> t;
     std::vector<at::Tensor> y;
-    for (int i = 0; i < warmup + reps; ++i) {
+    double timed_ms = 0;
+    for (int i = 0; i < warmup + reps ||
+                    (timed_ms < 1e3 * min_seconds && i < warmup + kMaxTimedPasses);
+         ++i) {
       auto t0 = std::chrono::steady_clock::now();
       y = stage.run(x);
-      if (i >= warmup) t.push_back(ms_since(t0));
+      if (i >= warmup) {
+        t.push_back(ms_since(t0));
+        timed_ms += t.back();
+      }
     }
     ms.push_back(median(t));
     x = y;

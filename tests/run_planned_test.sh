@@ -59,3 +59,23 @@ fi
 grep -q "was measured with 4 ranks but this job has 3" "$out/c.txt" || { cat "$out/c.txt"; exit 1; }
 test ! -e "$out/c.h5" && test ! -e "$out/c.h5.partial"
 echo "planned runs ok"
+
+# Two hosts (EDGEPIPE_HOST, as if ranks 0, 2 and 1, 3 ran on two nodes): one pair of ranks per
+# pair of hosts measures the link, the other pairs get its figures; the run still matches.
+"${mpi[@]}" -n 4 sh -c 'EDGEPIPE_HOST=node$((OMPI_COMM_WORLD_RANK % 2)) exec "$0" "$@"' \
+  "$edgepipe" run "${common[@]}" --max-stages 2 --output "$out/d.h5" > "$out/d.txt" 2>&1 ||
+  { cat "$out/d.txt"; exit 1; }
+grep -q "measured 3 links (one pair of ranks per pair of hosts) for the 6 pairs of ranks" \
+  "$out/d.txt" || { cat "$out/d.txt"; exit 1; }
+/usr/bin/python3 "$repo/tools/compare_outputs.py" "$out/d.h5" --reference "$out/ref.h5" --tol 1e-4
+/usr/bin/python3 - "$out/d.log.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    prof = f["profile"]
+    assert list(prof["ranks_on_host"][()]) == [2, 2, 2, 2], prof["ranks_on_host"][()]
+    for name in ("link_latency_s", "link_bandwidth_Bps"):
+        v = prof[name][()].reshape(4, 4)
+        assert (v == v.T).all(), (name, v)
+        cross = {v[0, 1], v[0, 3], v[1, 2], v[2, 3]}  # node0 - node1
+        assert len(cross) == 1 and v[0, 2] > 0 and v[1, 3] > 0, (name, v)
+PY

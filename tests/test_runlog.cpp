@@ -328,6 +328,19 @@ TEST(RunLogFile, StartupProfileRoundTrip) {
   for (auto& r : one.ranks) r.cores = 2;
   EXPECT_DOUBLE_EQ(host_slowdown(one, 1), 1.5);
   EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1), 1.0);
+  // Rank 0 (on the same host) busy a quarter of a core per period: with one stage rank busy it
+  // takes the spare core; with both, it takes a quarter of one stage's core, and that stage holds
+  // up the pipeline: 1 / (1 - 0.25) on top.
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1, 0.25), 1.0);
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 2, 0.25), 1.5 / 0.75);
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1, 1.5), 1 / 0.5);  // half a core beyond the spare one
+  // On 1 core the two time-slice (2x; timed together 1.5x, no interference) and rank 0's quarter
+  // of the core leaves them 0.75 of it: 2 / 0.75.
+  for (auto& r : one.ranks) r.cores = 1;
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 2, 0.25), 2 / 0.75);
+  // Rank 0 on another host costs the stage ranks nothing.
+  one.ranks[0].host = "other";
+  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 2, 0.25), 2.0);
 
   EXPECT_THROW(read_startup_profile((tmp.path / "none.h5").string()), Error);
 }

@@ -2,8 +2,9 @@
 // docs/planner.md "Measured at start-up"). Rank 0 sends every stage rank the model's blocks and
 // one input batch; every stage rank builds (and optimises) them, then times every block when
 // rank 0 says so: one rank per host at a time, so that a rank's times are its own and not its
-// neighbours' contention. Each reports its host, usable cores and memory limit; then every pair
-// of ranks measures its link with a ping-pong, one pair at a time. The result becomes the
+// neighbours' contention. Each reports its host, usable cores and memory limit; then one pair of
+// ranks per pair of hosts measures their link with a ping-pong, one pair at a time (the other
+// pairs on the same hosts get its figures). The result becomes the
 // planner's Cluster, in which ranks that share a host's cores are slowed by the sharing.
 #pragma once
 #include <cstdint>
@@ -55,10 +56,12 @@ Cluster cluster_of(const StartupProfile& profile, size_t busy_per_host = 0,
                    double dispatcher_cores = 0);
 
 // How much slower than alone rank r computes while `busy` stage ranks on its host compute
-// (0: all of them): max(1, (busy ranks x threads + rank 0's busy cores if it is on this host) /
-// the host's cores), times the interference measured on the host when as many of its stage ranks
-// as its cores hold computed at once (shared caches, memory bandwidth, sibling hyperthreads; not
-// applied when busy is 1). `dispatcher_cores`: rank 0's CPU seconds per batch / the period.
+// (0: all of them): max(1, busy ranks x threads / the host's cores), times the interference
+// measured on the host when as many of its stage ranks as its cores hold computed at once (shared
+// caches, memory bandwidth, sibling hyperthreads; not applied when busy is 1), times 1 / (1 - x)
+// for the share x of a stage rank's core that rank 0's work takes if rank 0 is on this host
+// (its CPU beyond the spare cores; spread over the cores if the ranks time-slice anyway).
+// `dispatcher_cores`: rank 0's CPU seconds per batch / the period.
 double host_slowdown(const StartupProfile& profile, size_t rank, size_t busy = 0,
                      double dispatcher_cores = 0);
 

@@ -34,6 +34,7 @@ struct ModelProfile {
 struct ProfileOptions {
   int warmup = 2;
   int reps = 5;                   // 0: one pass, shapes only (no times, no codec costs)
+  double min_seconds = 0;         // and more timed passes until they add up to this (see below)
   bool optimize = false;          // time each block after optimize_for_inference (checked)
   std::vector<CodecSpec> codecs;  // measure every cut's frame under each of these
 };
@@ -55,8 +56,10 @@ class BlockChain {
  public:
   BlockChain(std::vector<torch::jit::Module> blocks, std::vector<at::Tensor> input, bool optimize);
   // Median time of each block fed the previous block's outputs: `warmup` untimed passes, then
-  // `reps` timed ones.
-  std::vector<double> time(int warmup, int reps);
+  // `reps` timed ones, and more until the timed passes add up to `min_seconds` (at most
+  // kMaxTimedPasses): a fast model's few passes take milliseconds, and a burst of load on a
+  // shared machine then shifts the median.
+  std::vector<double> time(int warmup, int reps, double min_seconds = 0);
 
  private:
   std::vector<StageRunner> runners_;
@@ -65,7 +68,9 @@ class BlockChain {
 
 std::vector<double> time_blocks(std::vector<torch::jit::Module> blocks,
                                 const std::vector<at::Tensor>& input, bool optimize, int warmup,
-                                int reps);
+                                int reps, double min_seconds = 0);
+
+constexpr int kMaxTimedPasses = 100;  // the most timed passes a time budget may add up to
 
 // The planner's view of a profile: ref_ms = block_ms, weights, peak activations; cut_bytes and
 // codec times from prof.codecs (the largest over the codecs measured, since the plan does not
@@ -75,9 +80,10 @@ ModelCosts model_costs(const ModelProfile& prof);
 
 // Median time of each stage [node_bounds[s], node_bounds[s+1]) run as it will run on its rank
 // (built as its own module and, with `optimize`, optimize_for_inference), fed the previous
-// stage's outputs: `warmup` untimed runs, then `reps` timed.
+// stage's outputs: `warmup` untimed runs, then `reps` timed, and more until they add up to
+// `min_seconds` per stage (at most kMaxTimedPasses).
 std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_t>& node_bounds,
                                 const at::Tensor& input, bool optimize, int warmup = 2,
-                                int reps = 3);
+                                int reps = 3, double min_seconds = 0);
 
 }  // namespace edgepipe
