@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "edgepipe/error.h"
 
@@ -53,7 +54,8 @@ struct TensorDesc {
   uint64_t zfp_n[3];  // zfp field dimensions, fastest first
   uint64_t raw_bytes;
   uint64_t encoded_bytes;  // bytes in the payload
-  uint64_t zfp_bytes;      // the zfp stream's bytes (before lz4, for zfp_lz4): its chunks' sum
+  uint64_t stream_bytes;   // the zfp stream's bytes (its chunks' sum) or the q8 stream's, before
+                           // lz4 for zfp_lz4 and q8_lz4
   // followed by ndim int64 dims, then zfp_chunks uint64 byte counts, one per chunk, in order
 };
 #pragma pack(pop)
@@ -383,6 +385,139 @@ struct ZfpChunk {
   ErrorSums err;
 };
 
+// ---- q8 -----------------------------------------------------------------------------------
+// The format is in codec.h (kQ8Block). Blocks are independent, so the encoder and the decoder
+// code them in parallel (parallel_chunks, one block at a time): the stream does not depend on
+// the number of threads.
+
+uint64_t q8_blocks_of(uint64_t values) { return (values + kQ8Block - 1) / kQ8Block; }
+
+// One q8 block's state in the encoder, filled by the thread that coded it.
+struct Q8Block {
+  double maxabs = 0;  // largest magnitude
+  bool ok = true;     // q8 can take its values
+  ErrorSums err;
+};
+
+// The value a code decodes to; the encoder measures its error with the same expression.
+template <typename T>
+T q8_value(T lo, T scale, uint8_t q) {
+  return lo + static_cast<T>(q) * scale;
+}
+
+// Floats as integers that order as the floats do: sign and magnitude to two's complement (-0
+// and +0 are both 0; NaN lies beyond infinity, at either end). Integer minima and maxima
+// vectorise, where float ones do not without -ffast-math (with NaN, their result depends on the
+// order of the values).
+template <typename T>
+using OrderedInt = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+
+template <typename T>
+OrderedInt<T> ordered(T x) {
+  using I = OrderedInt<T>;
+  I bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const I magnitude = bits & std::numeric_limits<I>::max();
+  return bits < 0 ? -magnitude : magnitude;
+}
+
+template <typename T>
+T from_ordered(OrderedInt<T> k) {
+  using I = OrderedInt<T>;
+  const I bits = k < 0 ? (-k) | std::numeric_limits<I>::min() : k;
+  T x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// The smallest and largest of n >= 1 values, and whether q8 can take them: the policy of scan()
+// for zfp's lossy modes (no NaN or infinity, nothing within a few binades of the largest value),
+// against float's largest also for double tensors, as a block's minimum and scale are float32.
+// One pass of integer minima and maxima (ordered): NaN and infinity fall outside the limit.
+template <typename T>
+bool q8_range(const T* p, size_t n, T* lo, T* hi) {
+  using I = OrderedInt<T>;
+  I kmin = std::numeric_limits<I>::max(), kmax = std::numeric_limits<I>::min();
+  for (size_t i = 0; i < n; ++i) {
+    const I k = ordered(p[i]);
+    kmin = std::min(kmin, k);
+    kmax = std::max(kmax, k);
+  }
+  const I limit =
+      ordered(static_cast<T>(std::ldexp(double(std::numeric_limits<float>::max()), -8)));
+  *lo = from_ordered<T>(kmin);
+  *hi = from_ordered<T>(kmax);
+  return kmin >= -limit && kmax <= limit;
+}
+
+// Codes one block of n values: its minimum and scale into params (2 floats), its codes into q.
+// Returns false, having written nothing of use, if q8 cannot take the values (q8_range).
+template <typename T>
+bool q8_encode_block(const T* x, size_t n, char* params, uint8_t* q, double* maxabs) {
+  T lo = 0, hi = 0;
+  if (!q8_range(x, n, &lo, &hi)) return false;
+  *maxabs = std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
+  // lo as float32, rounded down (a double's minimum may not be a float), so that x - lo >= 0.
+  float lo_f = static_cast<float>(lo);
+  if (static_cast<T>(lo_f) > lo) lo_f = std::nextafter(lo_f, -std::numeric_limits<float>::max());
+  // The scale: 0 when every value is lo; else at least FLT_MIN, so that 1 / scale is finite
+  // (the error bound, scale / 2, is then below 6e-39).
+  const T span = hi - static_cast<T>(lo_f);
+  const float scale =
+      span > 0 ? std::max(static_cast<float>(span / 255), std::numeric_limits<float>::min()) : 0;
+  std::memcpy(params, &lo_f, sizeof lo_f);
+  std::memcpy(params + sizeof lo_f, &scale, sizeof scale);
+  // (x - base) * inv is in [0, 255] but for rounding, never below 0 (base <= x): rounded by
+  // adding 0.5 and truncating, and capped in integers (a float clamp would not vectorise).
+  const T base = lo_f, inv = scale > 0 ? 1 / static_cast<T>(scale) : 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t k = static_cast<int32_t>((x[i] - base) * inv + T(0.5));
+    q[i] = static_cast<uint8_t>(k < 255 ? k : 255);
+  }
+  return true;
+}
+
+// A block's minimum and scale as a frame gives them, in the tensor's dtype.
+template <typename T>
+void q8_params(const char* params, T* lo, T* scale) {
+  float p[2];
+  std::memcpy(p, params, sizeof p);
+  *lo = p[0];
+  *scale = p[1];
+}
+
+// Whether a block's minimum and scale decode to finite values only (a corrupt frame's may not).
+template <typename T>
+bool q8_params_ok(const char* params) {
+  T lo = 0, scale = 0;
+  q8_params(params, &lo, &scale);
+  return std::isfinite(lo) && std::isfinite(scale) && scale >= 0 &&
+         std::isfinite(q8_value(lo, scale, 255));
+}
+
+template <typename T>
+void q8_decode_block(const char* params, const uint8_t* q, size_t n, T* out) {
+  T lo = 0, scale = 0;
+  q8_params(params, &lo, &scale);
+  for (size_t i = 0; i < n; ++i) out[i] = q8_value(lo, scale, q[i]);
+}
+
+// The error of a coded block against its values, without writing the decoded values anywhere.
+template <typename T>
+ErrorSums q8_error_sums(const T* x, const char* params, const uint8_t* q, size_t n) {
+  T lo = 0, scale = 0;
+  q8_params(params, &lo, &scale);
+  ErrorSums s;
+  for (size_t i = 0; i < n; ++i) {
+    const double xi = static_cast<double>(x[i]);
+    const double d = static_cast<double>(q8_value(lo, scale, q[i])) - xi;
+    s.e2 += d * d;
+    s.r2 += xi * xi;
+    s.emax = std::max(s.emax, std::fabs(d));
+  }
+  return s;
+}
+
 // lz4 takes int sizes.
 bool lz4_fits(size_t n) { return n <= static_cast<size_t>(LZ4_MAX_INPUT_SIZE); }
 
@@ -482,8 +617,9 @@ struct FrameEncoder::Impl {
   int zfp_max_dims = 0;
   size_t zfp_chunk_bytes = 0;
   LinkCounters counters;
-  std::vector<ZfpChunk> chunks;  // zfp state per chunk of the tensor being encoded
-  std::vector<char> joined;      // a tensor's chunk streams end to end, for lz4 over zfp
+  std::vector<ZfpChunk> chunks;    // zfp state per chunk of the tensor being encoded
+  std::vector<Q8Block> q8_blocks;  // q8 state per block of the tensor being encoded
+  std::vector<char> joined;  // a tensor's zfp chunk streams end to end or its q8 stream, for lz4
   at::Tensor check;  // the encoder's own decode of a lossy tensor, to measure its error
   std::vector<at::Tensor> contiguous;
   std::vector<TensorDesc> descs;       // this frame's descriptors
@@ -508,6 +644,8 @@ struct FrameEncoder::Impl {
   size_t encode_tensor(const at::Tensor& t, char* dst, TensorDesc& d);
   // zfp: 0 if zfp did not shrink t, -1 if zfp cannot take its values (NaN, infinity, too big).
   int64_t encode_zfp(const at::Tensor& t, zfp_type type, char* dst, TensorDesc& d);
+  // q8 (float or double t): the same.
+  int64_t encode_q8(const at::Tensor& t, char* dst, TensorDesc& d);
 };
 
 int64_t FrameEncoder::Impl::encode_zfp(const at::Tensor& t, zfp_type type, char* dst,
@@ -578,7 +716,7 @@ int64_t FrameEncoder::Impl::encode_zfp(const at::Tensor& t, zfp_type type, char*
   d.zfp_param = param;
   d.zfp_dims = static_cast<uint8_t>(f.dims);
   for (int k = 0; k < 3; ++k) d.zfp_n[k] = k < f.dims ? f.n[k] : 0;
-  d.zfp_bytes = zbytes;
+  d.stream_bytes = zbytes;
   d.zfp_chunks = static_cast<uint16_t>(cs.count);
   for (uint32_t k = 0; k < cs.count; ++k) chunk_bytes.push_back(chunks[k].bytes);
 
@@ -610,19 +748,90 @@ int64_t FrameEncoder::Impl::encode_zfp(const at::Tensor& t, zfp_type type, char*
   return static_cast<int64_t>(n);
 }
 
+int64_t FrameEncoder::Impl::encode_q8(const at::Tensor& t, char* dst, TensorDesc& d) {
+  const size_t raw = t.nbytes();
+  const uint64_t values = static_cast<uint64_t>(t.numel());
+  const size_t bytes = q8_stream_bytes(values);
+  if (!codec.lz4 && bytes >= raw) return 0;  // a value or two: q8 would not shrink it
+  // The stream straight into the frame, or, for lz4 over it, into the scratch buffer.
+  char* stream = dst;
+  if (codec.lz4) {
+    if (joined.size() < bytes) joined.resize(bytes);
+    stream = joined.data();
+  }
+  const uint64_t blocks = q8_blocks_of(values);
+  if (q8_blocks.size() < blocks) q8_blocks.resize(blocks);
+  auto* codes = reinterpret_cast<uint8_t*>(stream + blocks * 2 * sizeof(float));
+  const bool is_float = t.scalar_type() == at::kFloat;
+  const void* src = t.data_ptr();
+  // fn(block, its index, its first value, its value count) for every block, in parallel.
+  const auto each_block = [&](auto&& fn) {
+    parallel_chunks(static_cast<uint32_t>(blocks), [&](uint32_t b) {
+      const uint64_t first = b * kQ8Block;
+      fn(q8_blocks[b], b, first, static_cast<size_t>(std::min(kQ8Block, values - first)));
+    });
+  };
+  each_block([&](Q8Block& q, uint32_t b, uint64_t first, size_t n) {
+    char* params = stream + b * 2 * sizeof(float);
+    q.ok = is_float ? q8_encode_block(static_cast<const float*>(src) + first, n, params,
+                                      codes + first, &q.maxabs)
+                    : q8_encode_block(static_cast<const double*>(src) + first, n, params,
+                                      codes + first, &q.maxabs);
+  });
+  double maxabs = 0;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    if (!q8_blocks[b].ok) return -1;
+    maxabs = std::max(maxabs, q8_blocks[b].maxabs);
+  }
+  size_t n = 0;
+  if (codec.lz4 && lz4_fits(bytes) && (n = lz4_into(stream, bytes, dst, std::min(bytes, raw))) > 0)
+    d.method = static_cast<uint8_t>(TensorMethod::q8_lz4);
+  if (n == 0 && bytes < raw) {
+    if (stream != dst) std::memcpy(dst, stream, bytes);
+    n = bytes;
+    d.method = static_cast<uint8_t>(TensorMethod::q8);
+  }
+  if (n == 0) return 0;  // q8 + lz4 did not shrink it
+  d.stream_bytes = bytes;
+
+  if (measure_now) {
+    // The error of the codes against the values, block by block, in parallel.
+    const auto t0 = std::chrono::steady_clock::now();
+    each_block([&](Q8Block& q, uint32_t b, uint64_t first, size_t count) {
+      const char* params = stream + b * 2 * sizeof(float);
+      q.err = is_float ? q8_error_sums(static_cast<const float*>(src) + first, params,
+                                       codes + first, count)
+                       : q8_error_sums(static_cast<const double*>(src) + first, params,
+                                       codes + first, count);
+    });
+    ErrorSums sums;  // added in block order: the same for any number of threads
+    for (uint64_t b = 0; b < blocks; ++b) {
+      sums.e2 += q8_blocks[b].err.e2;
+      sums.r2 += q8_blocks[b].err.r2;
+      sums.emax = std::max(sums.emax, q8_blocks[b].err.emax);
+    }
+    add_error(sums, maxabs, counters);
+    counters.time_error += seconds_since(t0);
+  }
+  return static_cast<int64_t>(n);
+}
+
 size_t FrameEncoder::Impl::encode_tensor(const at::Tensor& t, char* dst, TensorDesc& d) {
   const size_t raw = t.nbytes();
   const char* src = static_cast<const char*>(t.data_ptr());
   d.method = static_cast<uint8_t>(TensorMethod::raw);
-  const zfp_type type = zfp_type_of(t.scalar_type());
-  int64_t zfp_result = -1;
-  if (codec.is_zfp() && type != zfp_type_none && raw > 0) {
-    zfp_result = encode_zfp(t, type, dst, d);
-    if (zfp_result > 0) return static_cast<size_t>(zfp_result);
-    // 0: zfp did not shrink it: sent raw, which is exact.
+  const zfp_type type = zfp_type_of(t.scalar_type());  // zfp and q8 take the same dtypes
+  // zfp or q8: the bytes written; 0 if it did not shrink the tensor: sent raw, which is exact;
+  // -1 if it cannot take it.
+  int64_t result = -1;
+  if (type != zfp_type_none && raw > 0) {
+    if (codec.is_zfp()) result = encode_zfp(t, type, dst, d);
+    if (codec.kind == CodecKind::q8) result = encode_q8(t, dst, d);
+    if (result > 0) return static_cast<size_t>(result);
   }
-  if (zfp_result < 0 && codec.kind != CodecKind::raw) {
-    // lz4, or a zfp codec on a tensor zfp cannot take (not float or double, NaN or infinity).
+  if (result < 0 && codec.kind != CodecKind::raw) {
+    // lz4, or a zfp or q8 codec on a tensor it cannot take (not float or double, NaN or
+    // infinity).
     size_t n = lz4_into(src, raw, dst, raw);
     if (n > 0) {
       d.method = static_cast<uint8_t>(TensorMethod::lz4);
@@ -740,7 +949,8 @@ void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& t
 struct FrameDecoder::Impl {
   uint64_t max_bytes = 0;
   std::vector<ZfpChunk> chunks;  // zfp state per chunk of the tensor being decoded
-  std::vector<char> joined;      // a zfp + lz4 tensor's chunk streams, lz4-decoded
+  std::vector<char> joined;      // a zfp + lz4 tensor's chunk streams or a q8 + lz4 tensor's
+                                 // stream, lz4-decoded
   std::vector<at::Tensor> pool;  // decoded compressed tensors, by position in the frame
   std::vector<TensorMeta> metas;
   std::vector<TensorDesc> descs;
@@ -771,7 +981,7 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
   EP_CHECK(h.magic == kMagic, "not an edgepipe frame: bad magic 0x", std::hex, h.magic);
   EP_CHECK(h.version == kFrameVersion, "frame format version ", h.version,
            " is not supported (this edgepipe reads version ", kFrameVersion, ")");
-  EP_CHECK(h.codec <= static_cast<uint8_t>(CodecKind::zfp_relacc) && h.codec_lz4 <= 1 &&
+  EP_CHECK(h.codec <= static_cast<uint8_t>(kLastCodecKind) && h.codec_lz4 <= 1 &&
                std::isfinite(h.codec_param),
            "frame names an unknown codec (", int(h.codec), ", lz4 flag ", int(h.codec_lz4), ")");
   EP_CHECK(h.num_tensors <= kMaxTensors, "frame claims ", h.num_tensors, " tensors (at most ",
@@ -803,7 +1013,7 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
     m.shape.resize(d.ndim);
     if (d.ndim > 0) std::memcpy(m.shape.data(), data + pos, d.ndim * sizeof(int64_t));
     pos += d.ndim * sizeof(int64_t);
-    EP_CHECK(d.method <= static_cast<uint8_t>(TensorMethod::zfp_lz4), "frame tensor ", i,
+    EP_CHECK(d.method <= static_cast<uint8_t>(TensorMethod::q8_lz4), "frame tensor ", i,
              " has unknown encoding ", int(d.method));
     const auto method = static_cast<TensorMethod>(d.method);
     const bool zfp = method == TensorMethod::zfp || method == TensorMethod::zfp_lz4;
@@ -861,21 +1071,41 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
                  " block layers");
         EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes &&
                      (method == TensorMethod::zfp
-                          ? d.zfp_bytes == d.encoded_bytes
-                          : d.encoded_bytes < d.zfp_bytes && lz4_fits(d.zfp_bytes)),
+                          ? d.stream_bytes == d.encoded_bytes
+                          : d.encoded_bytes < d.stream_bytes && lz4_fits(d.stream_bytes)),
                  "frame tensor ", i, ": inconsistent zfp byte counts (", d.encoded_bytes,
-                 " encoded, ", d.zfp_bytes, " zfp, ", d.raw_bytes, " raw)");
+                 " encoded, ", d.stream_bytes, " zfp, ", d.raw_bytes, " raw)");
         // Each chunk's bound is checked before it is decoded; here, that the sizes add up.
         uint64_t sum = 0;
         for (uint32_t k = 0; k < cs.count; ++k) {
           uint64_t b = 0;
           std::memcpy(&b, tables[i] + k * sizeof b, sizeof b);
-          EP_CHECK(b > 0 && b <= d.zfp_bytes - sum, "frame tensor ", i, ": zfp chunk ", k,
-                   " claims ", b, " bytes, more than the stream's ", d.zfp_bytes);
+          EP_CHECK(b > 0 && b <= d.stream_bytes - sum, "frame tensor ", i, ": zfp chunk ", k,
+                   " claims ", b, " bytes, more than the stream's ", d.stream_bytes);
           sum += b;
         }
-        EP_CHECK(sum == d.zfp_bytes, "frame tensor ", i, ": its zfp chunks add up to ", sum,
-                 " bytes but its stream has ", d.zfp_bytes);
+        EP_CHECK(sum == d.stream_bytes, "frame tensor ", i, ": its zfp chunks add up to ", sum,
+                 " bytes but its stream has ", d.stream_bytes);
+        break;
+      }
+      case TensorMethod::q8:
+      case TensorMethod::q8_lz4: {
+        // Each block's minimum and scale are checked before it is decoded; here, the sizes.
+        EP_CHECK(zfp_type_of(m.dtype) != zfp_type_none, "frame tensor ", i, " of dtype ",
+                 c10::toString(m.dtype), " claims to be q8-encoded");
+        EP_CHECK(d.zfp_mode == 0 && d.zfp_dims == 0 && d.zfp_param == 0 && d.zfp_n[0] == 0 &&
+                     d.zfp_n[1] == 0 && d.zfp_n[2] == 0,
+                 "frame tensor ", i, " is q8-encoded but has zfp parameters");
+        const uint64_t values = count / c10::elementSize(m.dtype);
+        EP_CHECK(d.stream_bytes == q8_stream_bytes(values), "frame tensor ", i, ": its q8 stream ",
+                 "claims ", d.stream_bytes, " bytes, but its ", values, " values make ",
+                 q8_stream_bytes(values));
+        EP_CHECK(d.encoded_bytes > 0 && d.encoded_bytes < d.raw_bytes &&
+                     (method == TensorMethod::q8
+                          ? d.encoded_bytes == d.stream_bytes
+                          : d.encoded_bytes < d.stream_bytes && lz4_fits(d.stream_bytes)),
+                 "frame tensor ", i, ": inconsistent q8 byte counts (", d.encoded_bytes,
+                 " encoded, ", d.stream_bytes, " q8, ", d.raw_bytes, " raw)");
         break;
       }
       default:
@@ -909,6 +1139,39 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
       EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.raw_bytes, "frame tensor ", i,
                ": its lz4 data is corrupt");
       f.tensors.push_back(t);
+    } else if (method == TensorMethod::q8 || method == TensorMethod::q8_lz4) {
+      at::Tensor t = impl_->buffer(i, m);
+      const char* stream = src;
+      if (method == TensorMethod::q8_lz4) {
+        auto& joined = impl_->joined;
+        if (joined.size() < d.stream_bytes) joined.resize(d.stream_bytes);
+        int r = LZ4_decompress_safe(src, joined.data(), static_cast<int>(d.encoded_bytes),
+                                    static_cast<int>(d.stream_bytes));
+        EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.stream_bytes, "frame tensor ", i,
+                 ": its lz4 data (over q8) is corrupt");
+        stream = joined.data();
+      }
+      // Every block's minimum and scale, then the blocks in parallel. Any code is valid.
+      const bool is_float = m.dtype == c10::ScalarType::Float;
+      const uint64_t values = static_cast<uint64_t>(t.numel()), blocks = q8_blocks_of(values);
+      for (uint64_t b = 0; b < blocks; ++b) {
+        const char* params = stream + b * 2 * sizeof(float);
+        EP_CHECK(is_float ? q8_params_ok<float>(params) : q8_params_ok<double>(params),
+                 "frame tensor ", i, ": its q8 block ", b, " of ", blocks,
+                 " has a bad minimum or scale (not finite, negative, or overflowing)");
+      }
+      const auto* codes = reinterpret_cast<const uint8_t*>(stream + blocks * 2 * sizeof(float));
+      void* out = t.data_ptr();
+      parallel_chunks(static_cast<uint32_t>(blocks), [&](uint32_t b) {
+        const uint64_t first = b * kQ8Block;
+        const size_t n = static_cast<size_t>(std::min(kQ8Block, values - first));
+        const char* params = stream + b * 2 * sizeof(float);
+        if (is_float)
+          q8_decode_block(params, codes + first, n, static_cast<float*>(out) + first);
+        else
+          q8_decode_block(params, codes + first, n, static_cast<double*>(out) + first);
+      });
+      f.tensors.push_back(t);
     } else {
       at::Tensor t = impl_->buffer(i, m);
       ZfpField field;
@@ -921,10 +1184,10 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
       const char* streams = src;
       if (method == TensorMethod::zfp_lz4) {
         auto& joined = impl_->joined;
-        if (joined.size() < d.zfp_bytes) joined.resize(d.zfp_bytes);
+        if (joined.size() < d.stream_bytes) joined.resize(d.stream_bytes);
         int r = LZ4_decompress_safe(src, joined.data(), static_cast<int>(d.encoded_bytes),
-                                    static_cast<int>(d.zfp_bytes));
-        EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.zfp_bytes, "frame tensor ", i,
+                                    static_cast<int>(d.stream_bytes));
+        EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.stream_bytes, "frame tensor ", i,
                  ": its lz4 data (over zfp) is corrupt");
         streams = joined.data();
       }

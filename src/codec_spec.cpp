@@ -26,6 +26,7 @@ const NameInfo kNames[] = {
     {"zfp-precision", CodecKind::zfp_precision, "P"},
     {"zfp-accuracy", CodecKind::zfp_accuracy, "E"},
     {"zfp-relacc", CodecKind::zfp_relacc, "E"},
+    {"q8", CodecKind::q8, nullptr},
 };
 
 std::string usage_of(const NameInfo& n) {
@@ -35,7 +36,7 @@ std::string usage_of(const NameInfo& n) {
 std::string all_names() {
   std::string s;
   for (const auto& n : kNames) s += (s.empty() ? "" : ", ") + usage_of(n);
-  return s + ", and any zfp mode followed by +lz4";
+  return s + ", and any zfp mode or q8 followed by +lz4";
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -125,7 +126,8 @@ CodecSpec parse_codec(const std::string& text_in) {
   }
   spec.kind = info->kind;
   if (spec.lz4)
-    EP_CHECK(spec.is_zfp(), "codec '", text_in, "': '+lz4' can only follow a zfp mode (",
+    EP_CHECK(spec.is_zfp() || spec.kind == CodecKind::q8, "codec '", text_in,
+             "': '+lz4' can only follow a zfp mode or q8 (",
              name == "raw" ? "use 'lz4'" : "lz4 is applied once", ")");
   if (!info->param) {
     EP_CHECK(colon == std::string::npos, "codec '", text_in, "': ", info->name,

@@ -62,7 +62,7 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
   s.next = r.get<int32_t>();
   s.max_in_bytes = r.get<uint64_t>();
   const auto kind = r.get<uint8_t>();
-  EP_CHECK(kind <= static_cast<uint8_t>(CodecKind::zfp_relacc), "stage set-up message is corrupt");
+  EP_CHECK(kind <= static_cast<uint8_t>(kLastCodecKind), "stage set-up message is corrupt");
   s.out_codec.kind = static_cast<CodecKind>(kind);
   s.out_codec.lz4 = r.get<uint8_t>() != 0;
   s.out_codec.param = r.get<double>();

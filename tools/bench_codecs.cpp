@@ -57,7 +57,7 @@ namespace {
 const char* kDefaultCodecs =
     "raw;lz4;zfp-reversible;zfp-reversible+lz4;zfp-rate:16;zfp-rate:8;zfp-rate:8+lz4;zfp-rate:4;"
     "zfp-precision:16;zfp-precision:10;zfp-accuracy:1e-2;zfp-relacc:1e-3;zfp-relacc:1e-2;"
-    "zfp-relacc:3e-2;zfp-relacc:3e-2+lz4";
+    "zfp-relacc:3e-2;zfp-relacc:3e-2+lz4;q8;q8+lz4";
 
 struct Options {
   std::vector<std::string> models;

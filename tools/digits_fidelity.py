@@ -32,6 +32,7 @@ DEFAULT_CODECS = [
     "zfp-precision:16", "zfp-precision:10", "zfp-precision:8",
     "zfp-accuracy:1e-2", "zfp-accuracy:1e-1",
     "zfp-relacc:1e-3", "zfp-relacc:1e-2", "zfp-relacc:1e-2+lz4", "zfp-relacc:3e-2",
+    "q8", "q8+lz4",
 ]
 LOSSLESS = ("raw", "lz4", "zfp-reversible", "zfp-reversible+lz4")
 

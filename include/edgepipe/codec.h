@@ -1,20 +1,23 @@
 // codec: tensors <-> self-describing frames, the unit of everything sent between ranks, encoded
-// with a link's codec (raw, lz4, zfp in any mode, zfp + lz4; see codec_spec.h and
+// with a link's codec (raw, lz4, zfp in any mode, zfp + lz4, q8, q8 + lz4; see codec_spec.h and
 // docs/codecs.md).
 //
 // A frame (format version 3) is: a fixed header (magic "EPFR", format version, the link's codec
 // and its parameter, flags, batch sequence number, tensor count, payload bytes, CRC-32 of the
-// payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp or
-// zfp + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte counts, and
-// the byte count of each zfp chunk), then the payloads, each starting on a 64-byte boundary.
+// payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp,
+// zfp + lz4, q8 or q8 + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte
+// counts, the byte count of the zfp or q8 stream before lz4, and the byte count of each zfp
+// chunk), then the payloads, each starting on a 64-byte boundary.
 // A zfp tensor is coded as independent chunks (slabs of whole zfp blocks along the field's
 // slowest axis), encoded and decoded in parallel on the threads LibTorch is given
 // (at::set_num_threads); the chunks depend only on the shape, so the frame is the same for any
-// number of threads. The decoder needs nothing but the frame.
+// number of threads. A q8 tensor is its values in memory order cut into blocks of kQ8Block,
+// each quantised to 8 bits between its own minimum and maximum (kQ8Block below); its blocks are
+// coded in parallel the same way. The decoder needs nothing but the frame.
 // Decoding checks every count against the frame's size and against what the decoder may
 // allocate, so a truncated or corrupt frame raises an error naming what is wrong and never reads
 // or writes out of bounds (zfp streams are decoded from a buffer padded to the longest stream
-// their field and mode allow).
+// their field and mode allow; a q8 stream must have exactly the size its value count makes).
 #pragma once
 #include <ATen/ATen.h>
 
@@ -44,10 +47,21 @@ std::vector<TensorMeta> metas_of(const std::vector<at::Tensor>& tensors);
 // codec: an encoded tensor that would not be smaller than its raw bytes is sent raw.
 size_t frame_bound(const std::vector<TensorMeta>& metas);
 
-// How one tensor of a frame was encoded. A zfp codec sends float and double tensors through zfp
-// and others (int64 indices, bool masks, half) through lz4; a tensor that does not shrink, or
-// holds NaN or infinity (which zfp cannot encode), is sent raw or through lz4.
-enum class TensorMethod : uint8_t { raw = 0, lz4 = 1, zfp = 2, zfp_lz4 = 3 };
+// How one tensor of a frame was encoded. A zfp or q8 codec sends float and double tensors through
+// zfp or q8 and others (int64 indices, bool masks, half) through lz4; a tensor that does not
+// shrink, or holds NaN or infinity (which zfp and q8 cannot encode), is sent raw or through lz4.
+enum class TensorMethod : uint8_t { raw = 0, lz4 = 1, zfp = 2, zfp_lz4 = 3, q8 = 4, q8_lz4 = 5 };
+
+// q8: a float or double tensor's n values, in memory order, in blocks of kQ8Block (the last one
+// shorter). Per block, its minimum `lo` and `scale` = (max - lo) / 255 as float32 (0 when all
+// its values are equal; at least FLT_MIN otherwise, so that 1 / scale is finite), and per value
+// the byte q = round((x - lo) / scale), which decodes to lo + q * scale in the tensor's dtype:
+// |x' - x| <= scale / 2 (plus float rounding). The stream is the blocks' (lo, scale) pairs, then
+// the n bytes: q8_stream_bytes(n) bytes, about a quarter of float32 (an eighth of float64).
+constexpr uint64_t kQ8Block = 4096;
+constexpr uint64_t q8_stream_bytes(uint64_t values) {
+  return (values + kQ8Block - 1) / kQ8Block * 2 * sizeof(float) + values;
+}
 
 // The field zfp sees for a tensor of this shape: dims 1..max_dims, n[0] fastest-varying. Axes of
 // size 1 are dropped, axes shorter than a zfp block (4) are merged into a neighbour, and leading
@@ -84,9 +98,9 @@ struct Frame {
   uint64_t bytes_raw = 0, bytes_encoded = 0;  // tensor bytes before and after encoding
 };
 
-// Encodes frames with one link's codec. Owns the zfp and lz4 state and scratch buffers, reused
-// from frame to frame: once warm, encoding allocates nothing. Keeps the link's totals (bytes,
-// time, and for lossy codecs the error of the tensors, measured by decoding them again).
+// Encodes frames with one link's codec. Owns the zfp, q8 and lz4 state and scratch buffers,
+// reused from frame to frame: once warm, encoding allocates nothing. Keeps the link's totals
+// (bytes, time, and for lossy codecs the error of the tensors, measured by decoding them again).
 class FrameEncoder {
  public:
   // error_every: with a lossy codec, measure the error of every tensor of the first frame and of
@@ -102,7 +116,7 @@ class FrameEncoder {
   FrameEncoder& operator=(FrameEncoder&&) noexcept;
 
   // Writes a frame into `out`, reusing its capacity. Non-contiguous tensors are made contiguous.
-  // zfp chunks are encoded with at::parallel_for (LibTorch's intra-op threads).
+  // zfp chunks and q8 blocks are encoded with at::parallel_for (LibTorch's intra-op threads).
   void encode(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
               std::vector<char>& out);
   const CodecSpec& codec() const;
@@ -124,8 +138,8 @@ class FrameDecoder {
   FrameDecoder(FrameDecoder&&) noexcept;
   FrameDecoder& operator=(FrameDecoder&&) noexcept;
 
-  // Checks and decodes a frame; throws edgepipe::Error naming the defect. zfp chunks are decoded
-  // with at::parallel_for.
+  // Checks and decodes a frame; throws edgepipe::Error naming the defect. zfp chunks and q8
+  // blocks are decoded with at::parallel_for.
   Frame decode(const char* data, size_t size);
 
  private:

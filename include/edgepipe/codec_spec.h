@@ -2,7 +2,7 @@
 // no MPI), so that the config parser and the planner can use it.
 //
 // Names: raw | lz4 | zfp-reversible | zfp-rate:R | zfp-precision:P | zfp-accuracy:E |
-// zfp-relacc:E, and any zfp mode followed by "+lz4" (lz4 over the zfp stream).
+// zfp-relacc:E | q8, and any zfp mode or q8 followed by "+lz4" (lz4 over the zfp or q8 stream).
 //
 // Links: a job of K ranks has K links, numbered by the rank they carry data into: link i
 // (1 <= i < K) carries into rank i (link 1: rank 0's inputs to the first stage; link i: stage
@@ -24,15 +24,18 @@ enum class CodecKind : uint8_t {
   zfp_precision = 4,  // param: bit planes kept
   zfp_accuracy = 5,   // param: absolute error bound
   zfp_relacc = 6,     // param: error bound relative to the tensor's largest magnitude
+  q8 = 7,             // 8-bit affine quantisation per block of values (codec.h), no param
 };
+// The largest CodecKind: frames and stage set-up messages naming a larger one are refused.
+constexpr CodecKind kLastCodecKind = CodecKind::q8;
 
 // One codec with its parameter, e.g. zfp-rate:8+lz4.
 struct CodecSpec {
   CodecKind kind = CodecKind::raw;
-  double param = 0;  // see CodecKind; 0 for raw, lz4 and zfp-reversible
-  bool lz4 = false;  // lz4 over the zfp stream (zfp kinds only)
+  double param = 0;  // see CodecKind; 0 for raw, lz4, zfp-reversible and q8
+  bool lz4 = false;  // lz4 over the zfp or q8 stream (zfp kinds and q8 only)
 
-  bool is_zfp() const { return kind >= CodecKind::zfp_reversible; }
+  bool is_zfp() const { return kind >= CodecKind::zfp_reversible && kind <= CodecKind::zfp_relacc; }
   bool lossy() const { return kind >= CodecKind::zfp_rate; }
   // The canonical name, which parse_codec reads back: "zfp-rate:8+lz4".
   std::string name() const;
