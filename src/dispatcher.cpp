@@ -64,6 +64,38 @@ StartupProfile load_profile(const RunConfig& cfg, int ranks, size_t blocks) {
   return p;
 }
 
+// A codec on a link fast enough to move the raw frame quicker than the codec codes it slows the
+// pipeline down (zfp on shared memory: 20 ms of coding to save 0.3 ms on the wire). The plan
+// charges it either way; this says so, with the link speed below which the codec pays.
+void advise_codecs(const RunPlan& p, const ModelProfile& prof, const RunConfig& cfg,
+                   const Log& log) {
+  const auto& st = p.planned.stages;
+  const size_t k = st.size();
+  for (size_t l = 1; l <= k + 1; ++l) {
+    const CodecSpec& codec = cfg.codecs.for_link(static_cast<int>(l));
+    if (codec.kind == CodecKind::raw) continue;
+    const auto costs = std::find_if(prof.codecs.begin(), prof.codecs.end(),
+                                    [&](const CutCodecCosts& c) { return c.codec == codec; });
+    if (costs == prof.codecs.end()) continue;
+    // Link l carries cut `cut` from rank `from` to rank `to` (pipeline order, docs/codecs.md).
+    const size_t cut = l == 1 ? 0 : l == k + 1 ? st.back().end : st[l - 1].first;
+    const size_t from = l == 1 ? 0 : st[l - 2].rank, to = l == k + 1 ? 0 : st[l - 1].rank;
+    const double raw = static_cast<double>(frame_bound(prof.cut_metas.at(cut)));
+    const double saved = raw - static_cast<double>(costs->frame_bytes.at(cut));
+    const double coding_s = (costs->encode_ms.at(cut) + costs->decode_ms.at(cut)) / 1e3;
+    const double bandwidth = p.cluster.links.at(from).at(to).bandwidth_Bps;
+    if (saved <= 0 || coding_s < 0.05 * p.planned.period_s() || coding_s <= saved / bandwidth)
+      continue;
+    log.warn(strprintf("link %zu (rank %zu -> rank %zu): %s takes %s per batch to encode and "
+                       "decode, to save %s that this link (%s) moves in %s: raw is faster here; "
+                       "the codec pays on links slower than %s", l, from, to,
+                       codec.name().c_str(), format_duration(coding_s).c_str(),
+                       format_bytes(saved).c_str(), format_bandwidth(bandwidth).c_str(),
+                       format_duration(saved / bandwidth).c_str(),
+                       format_bandwidth(saved / coding_s).c_str()));
+  }
+}
+
 // Start-up: rank 0 profiles the model's shapes, memory and codec costs; every stage rank times
 // the blocks (probe.h) and every link is measured; the exact planner (plan.h) chooses the number
 // of stages, the cuts and the ranks. Ranks the plan leaves out get nothing to do.
@@ -236,6 +268,7 @@ RunPlan make_plan(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& 
   p.max_out_bytes = frame_bound(prof.cut_metas.back());
   for (const auto& m : prof.cut_metas.back())
     p.max_out_tensor_bytes += static_cast<uint64_t>(m.bytes());
+  advise_codecs(p, prof, cfg, log);
   return p;
 }
 

@@ -272,8 +272,9 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
       sp.links[a][b] = sp.links[b][a] = by_hosts[hosts] = link;
     }
   }
-  log.info("measured " + std::to_string(by_hosts.size()) + " links (one pair of ranks per pair "
-           "of hosts) for the " + std::to_string(n * (n - 1) / 2) + " pairs of ranks");
+  log.info("measured " + std::to_string(by_hosts.size()) + (by_hosts.size() == 1 ? " link" : " links") +
+           " (one pair of ranks per pair of hosts) for the " + std::to_string(n * (n - 1) / 2) +
+           " pairs of ranks");
   for (int r = 1; r < n; ++r) send_order(ch, r, kDone, cfg.timeout_s);
   sp.seconds = now_seconds() - t0;
   return sp;
