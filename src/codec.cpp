@@ -530,6 +530,18 @@ size_t lz4_into(const char* src, size_t n, char* dst, size_t capacity) {
   return r > 0 ? static_cast<size_t>(r) : 0;
 }
 
+// Undoes lz4 over a tensor's zfp or q8 stream (`over` names which): into `joined`, grown to the
+// stream's size and reused; returns the stream.
+const char* lz4_stream(const char* src, const TensorDesc& d, std::vector<char>& joined,
+                       uint32_t tensor, const char* over) {
+  if (joined.size() < d.stream_bytes) joined.resize(d.stream_bytes);
+  int r = LZ4_decompress_safe(src, joined.data(), static_cast<int>(d.encoded_bytes),
+                              static_cast<int>(d.stream_bytes));
+  EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.stream_bytes, "frame tensor ", tensor,
+           ": its lz4 data (over ", over, ") is corrupt");
+  return joined.data();
+}
+
 void fill_header(Header& h, const CodecSpec& codec, uint64_t seq, uint32_t flags, uint32_t count) {
   h = Header{};
   h.magic = kMagic;
@@ -1141,16 +1153,8 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
       f.tensors.push_back(t);
     } else if (method == TensorMethod::q8 || method == TensorMethod::q8_lz4) {
       at::Tensor t = impl_->buffer(i, m);
-      const char* stream = src;
-      if (method == TensorMethod::q8_lz4) {
-        auto& joined = impl_->joined;
-        if (joined.size() < d.stream_bytes) joined.resize(d.stream_bytes);
-        int r = LZ4_decompress_safe(src, joined.data(), static_cast<int>(d.encoded_bytes),
-                                    static_cast<int>(d.stream_bytes));
-        EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.stream_bytes, "frame tensor ", i,
-                 ": its lz4 data (over q8) is corrupt");
-        stream = joined.data();
-      }
+      const char* stream =
+          method == TensorMethod::q8_lz4 ? lz4_stream(src, d, impl_->joined, i, "q8") : src;
       // Every block's minimum and scale, then the blocks in parallel. Any code is valid.
       const bool is_float = m.dtype == c10::ScalarType::Float;
       const uint64_t values = static_cast<uint64_t>(t.numel()), blocks = q8_blocks_of(values);
@@ -1181,16 +1185,8 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
       chunk_count_ok(layers_of(field), d.zfp_chunks, &cs);  // checked above
       auto& chunks = impl_->chunks;
       if (chunks.size() < cs.count) chunks.resize(cs.count);
-      const char* streams = src;
-      if (method == TensorMethod::zfp_lz4) {
-        auto& joined = impl_->joined;
-        if (joined.size() < d.stream_bytes) joined.resize(d.stream_bytes);
-        int r = LZ4_decompress_safe(src, joined.data(), static_cast<int>(d.encoded_bytes),
-                                    static_cast<int>(d.stream_bytes));
-        EP_CHECK(r >= 0 && static_cast<uint64_t>(r) == d.stream_bytes, "frame tensor ", i,
-                 ": its lz4 data (over zfp) is corrupt");
-        streams = joined.data();
-      }
+      const char* streams =
+          method == TensorMethod::zfp_lz4 ? lz4_stream(src, d, impl_->joined, i, "zfp") : src;
       // Every chunk's stream against the most its slab and mode allow, then room for it.
       const zfp_type type = zfp_type_of(m.dtype);
       const size_t vbytes = c10::elementSize(m.dtype);
