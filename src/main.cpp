@@ -1,3 +1,3 @@
-#include "edgepipe/cli.h"
+#include "edgepipe/cli/cli.h"
 
 int main(int argc, char** argv) { return edgepipe::cli_main(argc, argv); }

@@ -2,8 +2,8 @@
 // Its own main(): initialise MPI, run the tests, reduce the result so every rank exits alike.
 #include <gtest/gtest.h>
 
-#include "edgepipe/channel.h"
-#include "edgepipe/mpi.h"
+#include "edgepipe/wire/channel.h"
+#include "edgepipe/wire/mpi.h"
 
 using namespace edgepipe;
 

@@ -1,10 +1,9 @@
 // Codecs and frames: round trips of every codec on many shapes and dtypes, lossless codecs bit
 // for bit, lossy ones within their bounds, buffers reused, and every kind of damage reported as
 // an error (never a crash).
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
-
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,8 +12,8 @@
 #include <string>
 #include <tuple>
 
-#include "edgepipe/codec.h"
-#include "edgepipe/error.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/wire/frame.h"
 
 using namespace edgepipe;
 
@@ -289,8 +288,9 @@ TEST_P(EveryCodec, RoundTripsManyShapesAndDtypes) {
   // What went through which method: non-float tensors never through zfp.
   for (size_t i = 8; i < in.size() - 1; ++i)
     EXPECT_TRUE(f.methods[i] == TensorMethod::raw || f.methods[i] == TensorMethod::lz4) << i;
-  if (codec.kind == CodecKind::raw)
+  if (codec.kind == CodecKind::raw) {
     for (auto m : f.methods) EXPECT_EQ(m, TensorMethod::raw);
+  }
   if (codec.is_zfp()) {
     EXPECT_TRUE(f.methods[0] == TensorMethod::zfp || f.methods[0] == TensorMethod::zfp_lz4);
     EXPECT_EQ(enc.counters().lossy_tensors > 0, codec.lossy());
@@ -341,7 +341,9 @@ TEST_P(EveryCodec, SpecialValuesSurvive) {
   EXPECT_NE(f.methods[0], TensorMethod::zfp_lz4);
   EXPECT_NE(f.methods[0], TensorMethod::q8);
   EXPECT_NE(f.methods[0], TensorMethod::q8_lz4);
-  if (!codec.lossy()) EXPECT_TRUE(same_bytes(f.tensors[1], awkward)) << codec.name();
+  if (!codec.lossy()) {
+    EXPECT_TRUE(same_bytes(f.tensors[1], awkward)) << codec.name();
+  }
   EXPECT_TRUE(at::isfinite(f.tensors[1]).all().item<bool>()) << codec.name();
   EXPECT_TRUE(same_bytes(f.tensors[2], zeros)) << codec.name();
 }
@@ -552,8 +554,8 @@ TEST(Codec, ZfpChunksCoverTheFieldInWholeLayers) {
   // 1x256x56x56: W x H x C = 56 x 56 x 256, 64 layers of 4 channels (50 KB each).
   ZfpField f = zfp_field_of({1, 256, 56, 56});
   ZfpChunks c = zfp_chunks_of(f, 4);
-  EXPECT_EQ(c.layers, 3u);  // about 128 KiB
-  EXPECT_EQ(c.count, 22u);  // 21 x 3 layers + 1
+  EXPECT_EQ(c.layers, 3u);                       // about 128 KiB
+  EXPECT_EQ(c.count, 22u);                       // 21 x 3 layers + 1
   EXPECT_EQ(zfp_chunks_of(f, 4, 1).count, 64u);  // at least one layer each
   EXPECT_EQ(zfp_chunks_of(zfp_field_of({8, 8}), 4).count, 1u);
   EXPECT_EQ(zfp_chunks_of(zfp_field_of({1, 1 << 22}), 4, 1).count, kMaxZfpChunks);
@@ -581,11 +583,11 @@ TEST(Codec, ZfpChunksCoverTheFieldInWholeLayers) {
 TEST(Codec, ChunkedZfpRoundTripsOnAnyThreadCount) {
   at::manual_seed(11);
   const std::vector<at::Tensor> in{
-      activation({1, 37, 11, 9}),                 // odd sizes: partial blocks in every axis
-      activation({3, 5, 30, 17}),                 // 2-D field (30*17) x 15
+      activation({1, 37, 11, 9}),                    // odd sizes: partial blocks in every axis
+      activation({3, 5, 30, 17}),                    // 2-D field (30*17) x 15
       at::sin(at::arange(1001, at::kFloat) * 0.01),  // 1-D, smooth (zfp-reversible shrinks it)
       activation({2, 13, 9, 7}).to(at::kDouble),     // double
-      at::arange(50, at::kLong),                  // not zfp: no chunks
+      at::arange(50, at::kLong),                     // not zfp: no chunks
       activation({1, 64, 14, 14}),
   };
   for (const char* name : {"zfp-rate:8", "zfp-rate:5+lz4", "zfp-precision:12", "zfp-accuracy:1e-3",
@@ -617,7 +619,9 @@ TEST(Codec, ChunkedZfpRoundTripsOnAnyThreadCount) {
           EXPECT_EQ(zfp_or_not(b.methods[i]), zfp_or_not(a.methods[i])) << name << " " << i;
           EXPECT_TRUE(same_bytes(a.tensors[i], b.tensors[i]))
               << name << " tensor " << i << " on " << threads << " threads";
-          if (!codec.lossy()) EXPECT_TRUE(same_bytes(in[i], b.tensors[i])) << name << " " << i;
+          if (!codec.lossy()) {
+            EXPECT_TRUE(same_bytes(in[i], b.tensors[i])) << name << " " << i;
+          }
         }
       }
     }
@@ -710,7 +714,8 @@ TEST(Codec, CorruptChunkSizesAreRejected) {
   for (uint16_t bad : {uint16_t(0), uint16_t(9), uint16_t(kMaxZfpChunks + 1)}) {
     const std::string err = forged(good, [&](auto& f) { poke<uint16_t>(f, kChunksAt, bad); });
     EXPECT_TRUE(err.find("bad zfp chunk count") != std::string::npos ||
-                err.find("truncated") != std::string::npos || err.find("padded") != std::string::npos)
+                err.find("truncated") != std::string::npos ||
+                err.find("padded") != std::string::npos)
         << bad << ": " << err;
   }
   std::vector<char> raw;
@@ -787,9 +792,17 @@ bool is_q8(TensorMethod m) { return m == TensorMethod::q8 || m == TensorMethod::
 
 TEST(Q8, EveryValueIsWithinHalfAStepOfItsBlock) {
   at::manual_seed(21);
-  const std::vector<std::vector<int64_t>> shapes{
-      {0}, {1}, {2}, {3}, {4095}, {4096}, {4097}, {2, 4096}, {3, 4097}, {2, 7, 33, 41},
-      {1, 16, 56, 56}};
+  const std::vector<std::vector<int64_t>> shapes{{0},
+                                                 {1},
+                                                 {2},
+                                                 {3},
+                                                 {4095},
+                                                 {4096},
+                                                 {4097},
+                                                 {2, 4096},
+                                                 {3, 4097},
+                                                 {2, 7, 33, 41},
+                                                 {1, 16, 56, 56}};
   for (const char* codec : {"q8", "q8+lz4"}) {
     for (const auto& shape : shapes) {
       for (double scale : {1e-30, 1e-3, 1.0, 1e4, 1e30}) {
@@ -960,8 +973,8 @@ TEST(Q8, DamagedFramesAreRejected) {
       EXPECT_TRUE(has(error_of(bad), "truncated")) << cut << ": " << error_of(bad);
     }
   // Stream sizes that are not what 9600 values make.
-  for (uint64_t bytes : {uint64_t(0), q8_stream_bytes(9600) - 1, q8_stream_bytes(9600) + 8,
-                         uint64_t(1) << 40}) {
+  for (uint64_t bytes :
+       {uint64_t(0), q8_stream_bytes(9600) - 1, q8_stream_bytes(9600) + 8, uint64_t(1) << 40}) {
     const std::string e = forged(q8, [&](auto& f) { poke<uint64_t>(f, kStreamBytesAt, bytes); });
     EXPECT_TRUE(has(e, "its q8 stream claims")) << e;
     EXPECT_TRUE(has(e, "its 9600 values make 9624")) << e;
@@ -990,15 +1003,20 @@ TEST(Q8, DamagedFramesAreRejected) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float big = std::numeric_limits<float>::max();
-  for (const auto& [k, lo, scale] : std::vector<std::tuple<size_t, float, float>>{
-           {0, nan, 1.0f}, {1, inf, 1.0f}, {2, 0.0f, nan}, {0, 0.0f, -1.0f}, {1, 0.0f, inf},
-           {2, big, big / 255}, {0, -big, big}}) {
+  for (const auto& [k, lo, scale] :
+       std::vector<std::tuple<size_t, float, float>>{{0, nan, 1.0f},
+                                                     {1, inf, 1.0f},
+                                                     {2, 0.0f, nan},
+                                                     {0, 0.0f, -1.0f},
+                                                     {1, 0.0f, inf},
+                                                     {2, big, big / 255},
+                                                     {0, -big, big}}) {
     e = forged(q8, [&](auto& f) {
       poke<float>(f, payload(f) + 8 * k, lo);
       poke<float>(f, payload(f) + 8 * k + 4, scale);
     });
-    EXPECT_TRUE(has(e, ("its q8 block " + std::to_string(k) + " of 3 has a bad minimum or scale")
-                           .c_str()))
+    EXPECT_TRUE(
+        has(e, ("its q8 block " + std::to_string(k) + " of 3 has a bad minimum or scale").c_str()))
         << lo << " " << scale << ": " << e;
   }
   // Corrupt lz4 over q8: an error, or (if lz4 still makes the right size) some tensor.
@@ -1021,7 +1039,9 @@ TEST(Q8, DamagedFramesAreRejected) {
       try {
         Frame f = FrameDecoder().decode(bad.data(), bad.size());
         for (size_t t = 0; t < f.tensors.size(); ++t)
-          if (is_q8(f.methods[t])) EXPECT_TRUE(at::isfinite(f.tensors[t]).all().item<bool>());
+          if (is_q8(f.methods[t])) {
+            EXPECT_TRUE(at::isfinite(f.tensors[t]).all().item<bool>());
+          }
       } catch (const Error&) {
       }
     }

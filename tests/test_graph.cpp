@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
-#include "edgepipe/error.h"
-#include "edgepipe/graph.h"
-#include "edgepipe/stage.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/model/graph.h"
+#include "edgepipe/model/stage.h"
 
 using namespace edgepipe;
 

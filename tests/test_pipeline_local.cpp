@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <thread>
 
-#include "edgepipe/channel.h"
-#include "edgepipe/dispatcher.h"
-#include "edgepipe/h5.h"
-#include "edgepipe/stage.h"
-#include "edgepipe/worker.h"
+#include "edgepipe/io/h5.h"
+#include "edgepipe/model/stage.h"
+#include "edgepipe/pipeline/dispatcher.h"
+#include "edgepipe/pipeline/worker.h"
+#include "edgepipe/wire/channel.h"
 
 using namespace edgepipe;
 namespace fs = std::filesystem;

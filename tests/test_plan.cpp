@@ -1,5 +1,5 @@
-// Tests of the planner (include/edgepipe/plan.h) and the cluster description parser
-// (include/edgepipe/cluster.h): pure code, no MPI, no Torch.
+// Tests of the planner (include/edgepipe/plan/plan.h) and the cluster description parser
+// (include/edgepipe/plan/cluster.h): pure code, no MPI, no Torch.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,9 +13,9 @@
 #include <tuple>
 #include <vector>
 
-#include "edgepipe/cluster.h"
-#include "edgepipe/error.h"
-#include "edgepipe/plan.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/plan/cluster.h"
+#include "edgepipe/plan/plan.h"
 
 #ifndef EDGEPIPE_SOURCE_DIR
 #define EDGEPIPE_SOURCE_DIR "."
@@ -155,6 +155,25 @@ TEST(ClusterParser, ReadsMeasuredBlockTimes) {
   const Cluster c = parse_cluster(
       "[link]\nbandwidth = 1Gbit/s\n[rank.1]\nmemory = 1GB\nblock_ms = 1.5, 2, 0.25\n");
   EXPECT_EQ(c.ranks[1].block_ms, (std::vector<double>{1.5, 2, 0.25}));
+}
+
+// Emulated nodes (tools/emulate): a CPU share and packet loss; the planner reads and keeps them.
+TEST(ClusterParser, ReadsCpuSharesAndLoss) {
+  const Cluster c = parse_cluster(
+      "[link]\nbandwidth = 1Gbit/s\nloss = 0.1%\n[dispatcher]\ncpu = 0.5\n"
+      "[rank.1]\ncount = 2\nmemory = 1GB\ncpu = 0.2\nloss = 0.01\n[link.1-2]\nloss = 2%\n");
+  EXPECT_DOUBLE_EQ(c.ranks[0].cpu_cores, 0.5);
+  EXPECT_DOUBLE_EQ(c.ranks[1].cpu_cores, 0.2);
+  EXPECT_DOUBLE_EQ(c.ranks[2].cpu_cores, 0.2);
+  EXPECT_NEAR(c.link(0, 1).loss, 1 - 0.999 * 0.99, 1e-12);  // both ends' losses
+  EXPECT_DOUBLE_EQ(c.link(1, 2).loss, 0.02);                // the pair's own section
+  const std::string head = "[link]\nbandwidth = 100Mbit/s\n";
+  expect_error([&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\ncpu = 0\n", "c.ini"); },
+               {"c.ini:5:", "[rank.1] cpu", "above 0"});
+  expect_error([&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\ncpu = 2GHz\n", "c.ini"); },
+               {"c.ini:5:", "[rank.1] cpu", "plain number of cores"});
+  expect_error([&] { parse_cluster(head + "loss = 100%\n[rank.1]\nmemory = 1GB\n", "c.ini"); },
+               {"c.ini:3:", "[link] loss", "below 100%"});
 }
 
 TEST(ClusterParser, ErrorsNameFileLineAndKey) {
@@ -559,9 +578,12 @@ void compare_with_brute_force(uint64_t seed, int instances, bool codec_thread, B
           plan_equal_blocks(in.model, in.cluster, o), plan_pipeedge(in.model, in.cluster, o)})
       if (base.found()) {
         // Greedy ignores the minimum; the others keep to it, and then cannot beat the optimum.
-        if (base.method != "greedy") EXPECT_GE(base.stages.size(), o.min_stages) << base.method;
-        if (base.stages.size() >= o.min_stages)
+        if (base.method != "greedy") {
+          EXPECT_GE(base.stages.size(), o.min_stages) << base.method;
+        }
+        if (base.stages.size() >= o.min_stages) {
           EXPECT_GE(base.period_s(), opt.period_s() * (1 - 1e-12)) << base.method;
+        }
       }
     if (o.min_stages > 1) {
       const Plan free = plan_optimal(in.model, in.cluster);
@@ -752,7 +774,9 @@ void check_tie_break(uint64_t seed, bool codec_thread, bool min_stages = false) 
     above_one += o.min_stages > 1;
   }
   EXPECT_GT(checked, 300u);
-  if (min_stages) EXPECT_GT(above_one, 150u);
+  if (min_stages) {
+    EXPECT_GT(above_one, 150u);
+  }
 }
 
 TEST(ExactPlanner, TieBreakMatchesExhaustiveSearch) { check_tie_break(5, false); }
@@ -1160,8 +1184,9 @@ TEST(MinStages, MemoryCheckIsExact) {
     lex.min_stages = o.min_stages;
     lex.max_stages = o.max_stages;
     lex.go(0);
-    if (o.max_stages == 0)
+    if (o.max_stages == 0) {
       ASSERT_EQ(plan_brute_force(in.model, in.cluster, 1e8, o.min_stages).period_s(), lex.period);
+    }
     if (lex.stages == 0) {
       ++(plan_brute_force(in.model, in.cluster).found() ? fit_only_below : none);
       expect_error([&] { plan_optimal(in.model, in.cluster, o); },

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <random>
 
-#include "edgepipe/error.h"
-#include "edgepipe/plan.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/plan/plan.h"
 
 using namespace edgepipe;
 

@@ -12,13 +12,13 @@
 #include <fstream>
 #include <thread>
 
-#include "edgepipe/channel.h"
-#include "edgepipe/energy.h"
-#include "edgepipe/error.h"
-#include "edgepipe/progress.h"
-#include "edgepipe/report.h"
-#include "edgepipe/runlog.h"
-#include "edgepipe/trace.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/records/energy.h"
+#include "edgepipe/records/progress.h"
+#include "edgepipe/records/report.h"
+#include "edgepipe/records/runlog.h"
+#include "edgepipe/records/trace.h"
+#include "edgepipe/wire/channel.h"
 
 using namespace edgepipe;
 namespace fs = std::filesystem;

@@ -42,13 +42,13 @@
 #include <string>
 #include <vector>
 
-#include "edgepipe/codec.h"
-#include "edgepipe/error.h"
-#include "edgepipe/graph.h"
-#include "edgepipe/log.h"
-#include "edgepipe/plan.h"
-#include "edgepipe/profile.h"
-#include "edgepipe/stage.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/base/log.h"
+#include "edgepipe/model/graph.h"
+#include "edgepipe/model/profile.h"
+#include "edgepipe/model/stage.h"
+#include "edgepipe/plan/plan.h"
+#include "edgepipe/wire/frame.h"
 
 using namespace edgepipe;
 
@@ -199,9 +199,10 @@ void primitives(size_t bytes, int reps) {
     double m = seconds_since(t0);
     if (i >= 2) tc.push_back(c), tm.push_back(m);
   }
-  std::printf("on %.2f MB, one thread: zlib crc32 %.0f MB/s (%.2f ms), memcpy %.0f MB/s (%.2f ms)\n",
-              bytes / 1e6, bytes / 1e6 / median(tc), 1e3 * median(tc), bytes / 1e6 / median(tm),
-              1e3 * median(tm));
+  std::printf(
+      "on %.2f MB, one thread: zlib crc32 %.0f MB/s (%.2f ms), memcpy %.0f MB/s (%.2f ms)\n",
+      bytes / 1e6, bytes / 1e6 / median(tc), 1e3 * median(tc), bytes / 1e6 / median(tm),
+      1e3 * median(tm));
 }
 
 int run(const Options& o) {
@@ -327,9 +328,10 @@ int run(const Options& o) {
 
   // Codec cost against stage compute, at every cut of every split (as edgepipe runs: default
   // field). The stage before a cut encodes, the one after decodes; the share is of the smaller.
-  std::cout << "\n| model | threads | stages | cut (node) | MB | codec | encode + decode ms | stage "
-               "compute ms, before / after | encode + decode / compute |\n"
-               "|---|---|---|---|---|---|---|---|---|\n";
+  std::cout
+      << "\n| model | threads | stages | cut (node) | MB | codec | encode + decode ms | stage "
+         "compute ms, before / after | encode + decode / compute |\n"
+         "|---|---|---|---|---|---|---|---|---|\n";
   std::map<std::pair<std::string, int>, std::pair<double, std::string>> worst;
   for (const CutRow& c : cut_rows) {
     for (const Row& r : rows) {
@@ -337,9 +339,11 @@ int run(const Options& o) {
         continue;
       const double share = r.codec_ms / std::min(c.before_ms, c.after_ms);
       char line[512];
-      std::snprintf(line, sizeof line, "| %s | %d | %zu | %zu of %zu (%zu) | %.2f | %s | %.2f | %.1f / %.1f | %.0f%% |\n",
-                    c.model.c_str(), c.threads, c.stages, c.cut, c.stages - 1, c.node, r.mb,
-                    r.codec.c_str(), r.codec_ms, c.before_ms, c.after_ms, 100 * share);
+      std::snprintf(
+          line, sizeof line,
+          "| %s | %d | %zu | %zu of %zu (%zu) | %.2f | %s | %.2f | %.1f / %.1f | %.0f%% |\n",
+          c.model.c_str(), c.threads, c.stages, c.cut, c.stages - 1, c.node, r.mb, r.codec.c_str(),
+          r.codec_ms, c.before_ms, c.after_ms, 100 * share);
       std::cout << line;
       auto& w = worst[{c.model, c.threads}];
       if (share > w.first) {
@@ -373,8 +377,8 @@ int run(const Options& o) {
       std::snprintf(line, sizeof line,
                     "| %s | %d | %zu | %zu | %s | %.2f | %s | %.2f | %.1f | %.0f%% |\n",
                     st.model.c_str(), st.threads, st.stages, st.stage, in.codec.c_str(), dec_ms,
-                    st.out_node ? strprintf("%.2f", enc_ms).c_str() : "(logits)",
-                    dec_ms + enc_ms, st.compute_ms, 100 * (dec_ms + enc_ms) / st.compute_ms);
+                    st.out_node ? strprintf("%.2f", enc_ms).c_str() : "(logits)", dec_ms + enc_ms,
+                    st.compute_ms, 100 * (dec_ms + enc_ms) / st.compute_ms);
       std::cout << line;
     }
   }
@@ -395,9 +399,8 @@ int run(const Options& o) {
          "max_rel_err,rel_l2_err,exact\n";
     for (const Row& r : rows)
       f << r.model << "," << r.threads << "," << r.node << "," << r.shapes << "," << r.mb << ","
-        << r.codec << "," << r.field_dims << "," << r.ratio << "," << r.enc_mbs << ","
-        << r.dec_mbs << "," << r.codec_ms << "," << r.max_rel << "," << r.rel_l2 << ","
-        << r.exact << "\n";
+        << r.codec << "," << r.field_dims << "," << r.ratio << "," << r.enc_mbs << "," << r.dec_mbs
+        << "," << r.codec_ms << "," << r.max_rel << "," << r.rel_l2 << "," << r.exact << "\n";
     std::cout << "wrote " << o.csv << "\n";
   }
   return ok ? 0 : 1;

@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
-#include "edgepipe/cluster.h"
-#include "edgepipe/error.h"
-#include "edgepipe/plan.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/plan/cluster.h"
+#include "edgepipe/plan/plan.h"
 
 using namespace edgepipe;
 

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "edgepipe/metrics.h"
-#include "edgepipe/trace.h"
+#include "edgepipe/records/metrics.h"
+#include "edgepipe/records/trace.h"
 
 using namespace edgepipe;
 

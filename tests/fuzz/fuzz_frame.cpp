@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "edgepipe/codec.h"
-#include "edgepipe/error.h"
+#include "edgepipe/base/error.h"
+#include "edgepipe/wire/frame.h"
 
 namespace {
 

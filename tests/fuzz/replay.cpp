@@ -10,7 +10,7 @@
 #include <iterator>
 #include <vector>
 
-#include "edgepipe/codec.h"
+#include "edgepipe/wire/frame.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 

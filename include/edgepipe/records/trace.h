@@ -1,0 +1,114 @@
+// trace: per-batch records of a stage rank, facts about each rank (host, cores, CPU time, memory),
+// and the start-up exchange that aligns every rank's steady clock with rank 0's. What a stage
+// rank sends rank 0 at the end of the run (tag kTagTrace) for the run log (runlog.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgepipe/records/metrics.h"
+#include "edgepipe/wire/channel.h"
+
+namespace edgepipe {
+
+// One batch as a stage rank saw it. Times in seconds; t_* on this rank's steady clock (rank 0
+// moves them onto its own). The five time_* parts plus time_other add up to t_end - t_begin
+// exactly: time_other is the bookkeeping between them (posting receives and sends, checks).
+struct BatchRecord {
+  int64_t seq = 0;
+  double t_begin = 0;         // started waiting for this batch's input
+  double t_end = 0;           // its output's send was posted
+  double time_recv_wait = 0;  // t_begin until the input frame had arrived
+  double time_decode = 0;
+  double time_compute = 0;
+  double time_send_wait = 0;  // an earlier send still in progress (next rank not ready)
+  double time_encode = 0;
+  double time_compute_wait = 0;  // --overlap: idle while the batch computed on its own thread
+  double time_other = 0;
+  double bytes_in = 0;   // input frame as received
+  double bytes_out = 0;  // output frame as sent
+};
+
+// The record of one batch from the stage counters before and after it (their differences), with
+// the rest of [t_begin, t_end] as time_other. With overlap (now.overlap), time_compute ran beside
+// the other parts and is not part of the span's sum: time_compute_wait is.
+BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const StageCounters& now,
+                              const StageCounters& before);
+
+// What rank 0 keeps per batch: the input's read, encode and send; the output's arrival,
+// decode and write (rank 0's steady clock).
+struct DispatchRecord {
+  int64_t seq = 0;
+  double t_sent = 0;     // input send posted
+  double t_arrived = 0;  // output received (0: never, e.g. the run was stopped)
+  double time_read = 0;  // reading the input rows (and the NaN check)
+  double time_encode = 0;
+  double time_decode = 0;
+  double time_write = 0;  // writing the output rows
+  double bytes_out = 0;   // input frame sent to rank 1
+  double bytes_in = 0;    // output frame from the last stage
+};
+
+// Facts about a rank and its totals over the streaming part of the run. Trivially copyable.
+struct RankFacts {
+  char host[64] = {};
+  char cpus[128] = {};  // the cores this process may run on, e.g. "0-3"
+  int32_t threads = 0;  // threads of the process at the end of the run
+  int32_t intra_op_threads = 0;
+  double t_begin = 0;          // stream start on this rank (its steady clock)
+  double t_end = 0;            // end frame passed on
+  double time_drain = 0;       // after the last batch: waiting for the end frame, passing it on
+  double time_first_wait = 0;  // stage ranks: t_begin until the first batch arrived
+  double cpu_user = 0;         // CPU seconds of the process during [t_begin, t_end]
+  double cpu_system = 0;
+  double peak_rss_bytes = 0;   // peak resident memory of the process over its whole life
+  double rapl_joules = -1;     // package energy counted by RAPL over [t_begin, t_end]; -1: none
+  char rapl_source[96] = {};   // which counters, e.g. "intel-rapl:0,intel-rapl:1"
+  double records_dropped = 0;  // batches beyond the trace's capacity (not recorded)
+};
+
+// Per-batch records kept in a vector reserved at start-up: recording is a store, never an
+// allocation (beyond the capacity, records are counted as dropped, not stored).
+class BatchTrace {
+ public:
+  BatchTrace(bool enabled, size_t capacity);
+  bool enabled() const { return enabled_; }
+  void add(const BatchRecord& r) {
+    if (records_.size() < records_.capacity())
+      records_.push_back(r);
+    else
+      ++dropped_;
+  }
+  const std::vector<BatchRecord>& records() const { return records_; }
+  double dropped() const { return static_cast<double>(dropped_); }
+
+ private:
+  bool enabled_;
+  std::vector<BatchRecord> records_;
+  uint64_t dropped_ = 0;
+};
+
+// Sets host, cores, threads and peak memory of *f as they are now; leaves the other fields.
+void sample_rank_facts(RankFacts* f);
+// CPU seconds (user, system) of this process so far.
+void process_cpu_seconds(double* user, double* system);
+
+// The message of tag kTagTrace: facts + records.
+std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord>& records);
+void trace_from_bytes(const std::string& bytes, RankFacts* facts,
+                      std::vector<BatchRecord>* records);
+
+// Clock alignment at start-up. Rank 0 exchanges `rounds` ping-pongs with every other rank in
+// turn; the exchange with the smallest round trip gives that rank's offset (its clock minus rank
+// 0's, error at most half that round trip). The pings also carry `batches`, so that a stage rank
+// can reserve its trace.
+struct ClockSync {
+  std::vector<double> offset_s;  // by rank; offset_s[0] = 0
+  std::vector<double> rtt_s;     // the smallest round trip, by rank
+};
+constexpr int kClockRounds = 8;
+ClockSync sync_clocks_root(Channel& ch, int64_t batches, double timeout_s);
+// A stage rank's side; returns the number of batches rank 0 announced.
+int64_t sync_clocks_worker(Channel& ch, double timeout_s);
+
+}  // namespace edgepipe

@@ -1,0 +1,160 @@
+// codec: tensors <-> self-describing frames, the unit of everything sent between ranks, encoded
+// with a link's codec (raw, lz4, zfp in any mode, zfp + lz4, q8, q8 + lz4; see codec_spec.h and
+// docs/codecs.md).
+//
+// A frame (format version 3) is: a fixed header (magic "EPFR", format version, the link's codec
+// and its parameter, flags, batch sequence number, tensor count, payload bytes, CRC-32 of the
+// payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp,
+// zfp + lz4, q8 or q8 + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte
+// counts, the byte count of the zfp or q8 stream before lz4, and the byte count of each zfp
+// chunk), then the payloads, each starting on a 64-byte boundary.
+// A zfp tensor is coded as independent chunks (slabs of whole zfp blocks along the field's
+// slowest axis), encoded and decoded in parallel on the threads LibTorch is given
+// (at::set_num_threads); the chunks depend only on the shape, so the frame is the same for any
+// number of threads. A q8 tensor is its values in memory order cut into blocks of kQ8Block,
+// each quantised to 8 bits between its own minimum and maximum (kQ8Block below); its blocks are
+// coded in parallel the same way. The decoder needs nothing but the frame.
+// Decoding checks every count against the frame's size and against what the decoder may
+// allocate, so a truncated or corrupt frame raises an error naming what is wrong and never reads
+// or writes out of bounds (zfp streams are decoded from a buffer padded to the longest stream
+// their field and mode allow; a q8 stream must have exactly the size its value count makes).
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgepipe/records/metrics.h"
+#include "edgepipe/wire/codec_spec.h"
+
+namespace edgepipe {
+
+constexpr uint16_t kFrameVersion = 3;  // the frame format this edgepipe writes and reads
+constexpr uint32_t kFrameEnd = 1;      // flag: end of stream, no tensors
+
+// Dtype and shape of one tensor, as a frame describes it.
+struct TensorMeta {
+  c10::ScalarType dtype = c10::ScalarType::Float;
+  std::vector<int64_t> shape;
+  int64_t bytes() const;
+};
+
+std::vector<TensorMeta> metas_of(const std::vector<at::Tensor>& tensors);
+
+// The largest frame that tensors of these dtypes and shapes (or smaller) can produce with any
+// codec: an encoded tensor that would not be smaller than its raw bytes is sent raw.
+size_t frame_bound(const std::vector<TensorMeta>& metas);
+
+// How one tensor of a frame was encoded. A zfp or q8 codec sends float and double tensors through
+// zfp or q8 and others (int64 indices, bool masks, half) through lz4; a tensor that does not
+// shrink, or holds NaN or infinity (which zfp and q8 cannot encode), is sent raw or through lz4.
+enum class TensorMethod : uint8_t { raw = 0, lz4 = 1, zfp = 2, zfp_lz4 = 3, q8 = 4, q8_lz4 = 5 };
+
+// q8: a float or double tensor's n values, in memory order, in blocks of kQ8Block (the last one
+// shorter). Per block, its minimum `lo` and `scale` = (max - lo) / 255 as float32 (0 when all
+// its values are equal; at least FLT_MIN otherwise, so that 1 / scale is finite), and per value
+// the byte q = round((x - lo) / scale), which decodes to lo + q * scale in the tensor's dtype:
+// |x' - x| <= scale / 2 (plus float rounding). The stream is the blocks' (lo, scale) pairs, then
+// the n bytes: q8_stream_bytes(n) bytes, about a quarter of float32 (an eighth of float64).
+constexpr uint64_t kQ8Block = 4096;
+constexpr uint64_t q8_stream_bytes(uint64_t values) {
+  return (values + kQ8Block - 1) / kQ8Block * 2 * sizeof(float) + values;
+}
+
+// The field zfp sees for a tensor of this shape: dims 1..max_dims, n[0] fastest-varying. Axes of
+// size 1 are dropped, axes shorter than a zfp block (4) are merged into a neighbour, and leading
+// axes are merged so that at most max_dims remain: an NxCxHxW activation is the 3-D field
+// W x H x (N*C), or (H*W) x (N*C) when that pads partial blocks much less (14x14, 7x7 maps), and
+// with max_dims 2 the 2-D field W x (N*C*H). The encoder uses 3 for zfp's rate, precision and
+// reversible modes and 2 for its accuracy modes (measured: docs/codecs.md).
+struct ZfpField {
+  int dims = 1;
+  uint64_t n[3] = {1, 1, 1};
+};
+ZfpField zfp_field_of(c10::IntArrayRef shape, int max_dims = 3);
+
+// zfp chunks: a field is cut along its slowest axis into `count` slabs of `layers` layers of
+// zfp blocks each (4 rows of that axis per layer; the last slab takes the rest), each its own zfp
+// stream. zfp_chunks_of chooses them for about `chunk_bytes` of values each (at most
+// kMaxZfpChunks, at least one layer); 0 chooses the default, kZfpChunkBytes.
+constexpr size_t kZfpChunkBytes = size_t(128) << 10;
+constexpr uint32_t kMaxZfpChunks = 256;
+struct ZfpChunks {
+  uint32_t count = 1;
+  uint64_t layers = 1;  // layers of blocks per chunk
+};
+ZfpChunks zfp_chunks_of(const ZfpField& field, size_t value_bytes, size_t chunk_bytes = 0);
+
+// A decoded frame.
+struct Frame {
+  uint64_t seq = 0;
+  uint32_t flags = 0;
+  CodecSpec codec;                            // the link's codec, as the header says
+  std::vector<at::Tensor> tensors;            // valid until the decoder's next decode and while the
+                                              // frame's buffer is unchanged (raw tensors view it)
+  std::vector<TensorMethod> methods;          // per tensor
+  uint64_t bytes_raw = 0, bytes_encoded = 0;  // tensor bytes before and after encoding
+};
+
+// Encodes frames with one link's codec. Owns the zfp, q8 and lz4 state and scratch buffers,
+// reused from frame to frame: once warm, encoding allocates nothing. Keeps the link's totals
+// (bytes, time, and for lossy codecs the error of the tensors, measured by decoding them again).
+class FrameEncoder {
+ public:
+  // error_every: with a lossy codec, measure the error of every tensor of the first frame and of
+  // one frame in error_every after it (0: never). Measuring costs about a decode, so the
+  // pipeline samples (the default) rather than doubling the codec's cost on every batch.
+  // zfp_max_dims 1..3 forces zfp_field_of's max_dims (to compare layouts: tools/bench_codecs);
+  // 0 chooses by zfp mode, as edgepipe runs. zfp_chunk_bytes: the zfp chunks' target size
+  // (zfp_chunks_of; 0: the default; tests use small ones to get many chunks from small tensors).
+  explicit FrameEncoder(const CodecSpec& codec = {}, int error_every = 8, int zfp_max_dims = 0,
+                        size_t zfp_chunk_bytes = 0);
+  ~FrameEncoder();
+  FrameEncoder(FrameEncoder&&) noexcept;
+  FrameEncoder& operator=(FrameEncoder&&) noexcept;
+
+  // Writes a frame into `out`, reusing its capacity. Non-contiguous tensors are made contiguous.
+  // zfp chunks and q8 blocks are encoded with at::parallel_for (LibTorch's intra-op threads).
+  void encode(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
+              std::vector<char>& out);
+  const CodecSpec& codec() const;
+  const LinkCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decodes frames of any codec. Compressed tensors are decoded into buffers it owns and reuses
+// (the tensors of one frame are overwritten by the next decode); raw tensors view the frame.
+class FrameDecoder {
+ public:
+  // A frame whose tensors add up to more than max_bytes is refused before anything is
+  // allocated: pass the most this rank can legitimately receive.
+  explicit FrameDecoder(uint64_t max_bytes = uint64_t(1) << 34);
+  ~FrameDecoder();
+  FrameDecoder(FrameDecoder&&) noexcept;
+  FrameDecoder& operator=(FrameDecoder&&) noexcept;
+
+  // Checks and decodes a frame; throws edgepipe::Error naming the defect. zfp chunks and q8
+  // blocks are decoded with at::parallel_for.
+  Frame decode(const char* data, size_t size);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-off conveniences: a raw frame, and decoding a frame of any codec (its compressed tensors
+// get storage of their own).
+void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
+                  std::vector<char>& out);
+Frame decode_frame(const char* data, size_t size);
+
+// The per-link table rank 0 prints: links[i] is link i + 1 (into rank i + 1; the last into
+// rank 0), with bytes before and after encoding, ratio, encode and decode ms per frame, error.
+std::string describe_links(const std::vector<LinkCounters>& links);
+
+}  // namespace edgepipe

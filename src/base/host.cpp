@@ -1,0 +1,125 @@
+#include "edgepipe/base/host.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "edgepipe/base/error.h"
+#include "edgepipe/plan/cluster.h"
+
+namespace edgepipe {
+
+namespace {
+// A cgroup limit file holds a byte count, or "max" when there is no limit.
+int64_t read_limit(const char* path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text) || text == "max") return 0;
+  try {
+    long long v = std::stoll(text);
+    return v > 0 && v < (int64_t(1) << 60) ? v : 0;  // v1 says "no limit" with a huge number
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+}  // namespace
+
+int64_t node_memory_limit() {
+  if (int64_t v = read_limit("/sys/fs/cgroup/memory.max")) return v;
+  if (int64_t v = read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")) return v;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  long long kb = 0;
+  std::string unit;
+  while (meminfo >> key >> kb >> unit) {
+    if (key == "MemTotal:") return static_cast<int64_t>(kb) * 1024;
+  }
+  return 0;
+}
+
+double usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  double cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  double quota = 0, period = 0;
+  {
+    std::ifstream in("/sys/fs/cgroup/cpu.max");
+    std::string q;
+    if (in >> q >> period && q != "max") quota = std::atof(q.c_str());
+  }
+  if (quota <= 0) {
+    std::ifstream q("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+        p("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+    if (!(q >> quota && p >> period)) quota = 0;
+  }
+  if (quota > 0 && period > 0) cores = std::min(cores, quota / period);
+  return std::max(cores, 0.01);
+}
+
+int64_t rank_memory_limit(const std::string& max_memory, std::string* source) {
+  if (!max_memory.empty()) {
+    if (source) *source = "--max-memory";
+    return static_cast<int64_t>(parse_bytes(max_memory));
+  }
+  if (source) *source = "the node's cgroup limit or physical memory";
+  return node_memory_limit();
+}
+
+namespace {
+
+std::atomic<int64_t> g_current{0}, g_peak{0};
+
+// LibTorch's CPU allocation (c10::alloc_cpu: aligned, 64 bytes) with a 64-byte header in front
+// that holds the size, so that the pointer is its own context and raw_deleter works (LibTorch
+// uses raw_allocate for some buffers).
+constexpr size_t kHeader = 64;
+
+void release(void* data) {
+  if (!data) return;
+  char* base = static_cast<char*>(data) - kHeader;
+  int64_t bytes = 0;
+  std::memcpy(&bytes, base, sizeof bytes);
+  g_current.fetch_sub(bytes, std::memory_order_relaxed);
+  c10::free_cpu(base);
+}
+
+struct CountingAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t n) const override {
+    char* base = static_cast<char*>(c10::alloc_cpu(n + kHeader));
+    const auto bytes = static_cast<int64_t>(n);
+    std::memcpy(base, &bytes, sizeof bytes);
+    const int64_t now = g_current.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    int64_t peak = g_peak.load(std::memory_order_relaxed);
+    while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+    void* data = base + kHeader;
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+};
+
+}  // namespace
+
+AllocationMeter& AllocationMeter::instance() {
+  static AllocationMeter meter;
+  static CountingAllocator* allocator = [] {
+    auto* a = new CountingAllocator();  // lives as long as the process
+    c10::SetCPUAllocator(a, /*priority=*/100);
+    return a;
+  }();
+  (void)allocator;
+  return meter;
+}
+
+int64_t AllocationMeter::current() const { return g_current.load(std::memory_order_relaxed); }
+int64_t AllocationMeter::peak() const { return g_peak.load(std::memory_order_relaxed); }
+void AllocationMeter::reset_peak() { g_peak.store(current(), std::memory_order_relaxed); }
+
+}  // namespace edgepipe

@@ -1,0 +1,159 @@
+#include "edgepipe/records/trace.h"
+
+#include <ATen/Parallel.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "edgepipe/base/error.h"
+#include "edgepipe/records/metrics.h"
+
+namespace edgepipe {
+
+BatchTrace::BatchTrace(bool enabled, size_t capacity) : enabled_(enabled) {
+  if (enabled_) records_.reserve(capacity);
+}
+
+void process_cpu_seconds(double* user, double* system) {
+  rusage u{};
+  EP_CHECK(getrusage(RUSAGE_SELF, &u) == 0, "getrusage failed: ", std::strerror(errno));
+  *user = u.ru_utime.tv_sec + 1e-6 * u.ru_utime.tv_usec;
+  *system = u.ru_stime.tv_sec + 1e-6 * u.ru_stime.tv_usec;
+}
+
+namespace {
+
+// "0-3,6" from the affinity mask.
+std::string cpu_list() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return "unknown";
+  std::string out;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &set)) continue;
+    int e = c;
+    while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set)) ++e;
+    out += (out.empty() ? "" : ",") + std::to_string(c) + (e > c ? "-" + std::to_string(e) : "");
+    c = e;
+  }
+  return out;
+}
+
+int thread_count() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  return 0;
+}
+
+void copy_text(char* dst, size_t n, const std::string& s) {
+  std::strncpy(dst, s.c_str(), n - 1);
+  dst[n - 1] = '\0';
+}
+
+}  // namespace
+
+void sample_rank_facts(RankFacts* f) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "unknown");
+  copy_text(f->host, sizeof f->host, host);
+  copy_text(f->cpus, sizeof f->cpus, cpu_list());
+  f->threads = thread_count();
+  f->intra_op_threads = at::get_num_threads();
+  rusage u{};
+  if (getrusage(RUSAGE_SELF, &u) == 0) f->peak_rss_bytes = 1024.0 * u.ru_maxrss;  // KiB on Linux
+}
+
+std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord>& records) {
+  std::string out(sizeof facts + records.size() * sizeof(BatchRecord), '\0');
+  std::memcpy(out.data(), &facts, sizeof facts);
+  if (!records.empty())
+    std::memcpy(out.data() + sizeof facts, records.data(), records.size() * sizeof(BatchRecord));
+  return out;
+}
+
+void trace_from_bytes(const std::string& bytes, RankFacts* facts,
+                      std::vector<BatchRecord>* records) {
+  EP_CHECK(
+      bytes.size() >= sizeof *facts && (bytes.size() - sizeof *facts) % sizeof(BatchRecord) == 0,
+      "trace message has ", bytes.size(), " bytes: not facts + whole records");
+  std::memcpy(facts, bytes.data(), sizeof *facts);
+  records->resize((bytes.size() - sizeof *facts) / sizeof(BatchRecord));
+  if (!records->empty())
+    std::memcpy(records->data(), bytes.data() + sizeof *facts,
+                records->size() * sizeof(BatchRecord));
+}
+
+namespace {
+struct Ping {
+  double t_root;
+  int64_t batches;
+};
+}  // namespace
+
+ClockSync sync_clocks_root(Channel& ch, int64_t batches, double timeout_s) {
+  ClockSync s;
+  s.offset_s.assign(ch.size(), 0.0);
+  s.rtt_s.assign(ch.size(), 0.0);
+  for (int rank = 1; rank < ch.size(); ++rank) {
+    double best = 1e30;
+    for (int i = 0; i < kClockRounds; ++i) {
+      Ping p{now_seconds(), batches};
+      send_bytes(ch, rank, kTagClock, std::string(reinterpret_cast<const char*>(&p), sizeof p),
+                 timeout_s);
+      std::string reply =
+          recv_bytes(ch, rank, kTagClock, timeout_s, "rank " + std::to_string(rank) + "'s clock");
+      const double t2 = now_seconds();
+      EP_CHECK(reply.size() == sizeof(double), "clock reply of ", reply.size(), " bytes");
+      double t_rank;
+      std::memcpy(&t_rank, reply.data(), sizeof t_rank);
+      if (t2 - p.t_root < best) {
+        best = t2 - p.t_root;
+        s.rtt_s[rank] = best;
+        s.offset_s[rank] = t_rank - 0.5 * (p.t_root + t2);
+      }
+    }
+  }
+  return s;
+}
+
+int64_t sync_clocks_worker(Channel& ch, double timeout_s) {
+  int64_t batches = 0;
+  for (int i = 0; i < kClockRounds; ++i) {
+    std::string ping = recv_bytes(ch, 0, kTagClock, timeout_s, "rank 0's clock");
+    EP_CHECK(ping.size() == sizeof(Ping), "clock ping of ", ping.size(), " bytes");
+    const double t = now_seconds();
+    Ping p;
+    std::memcpy(&p, ping.data(), sizeof p);
+    batches = p.batches;
+    send_bytes(ch, 0, kTagClock, std::string(reinterpret_cast<const char*>(&t), sizeof t),
+               timeout_s);
+  }
+  return batches;
+}
+
+BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const StageCounters& now,
+                              const StageCounters& before) {
+  BatchRecord r;
+  r.seq = seq;
+  r.t_begin = t_begin;
+  r.t_end = t_end;
+  r.time_recv_wait = now.time_recv_wait - before.time_recv_wait;
+  r.time_decode = now.time_decode - before.time_decode;
+  r.time_compute = now.time_compute - before.time_compute;
+  r.time_send_wait = now.time_send_wait - before.time_send_wait;
+  r.time_encode = now.time_encode - before.time_encode;
+  r.time_compute_wait = now.time_compute_wait - before.time_compute_wait;
+  r.time_other =
+      (t_end - t_begin) - (r.time_recv_wait + r.time_decode + (now.overlap ? 0.0 : r.time_compute) +
+                           r.time_compute_wait + r.time_send_wait + r.time_encode);
+  r.bytes_in = now.bytes_in - before.bytes_in;
+  r.bytes_out = now.bytes_out - before.bytes_out;
+  return r;
+}
+
+}  // namespace edgepipe
