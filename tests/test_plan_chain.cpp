@@ -1,14 +1,13 @@
-// partition_chain against brute force on small random chains.
+// partition_chain (include/edgepipe/plan/chain_split.h, used by tools/bench_codecs): hand-made
+// splits and a brute force on small random chains.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
 
-#include "edgepipe/base/error.h"
-#include "edgepipe/plan/plan.h"
+#include "plan_test_support.h"
 
-using namespace edgepipe;
-
+namespace edgepipe {
 namespace {
 
 double largest_piece(const std::vector<double>& c, const std::vector<size_t>& b) {
@@ -38,7 +37,17 @@ double brute_force(const std::vector<double>& c, size_t k) {
   return best;
 }
 
-}  // namespace
+TEST(PartitionChain, SplitsEvenly) {
+  EXPECT_EQ(partition_chain({1, 1, 1, 1}, 2), (std::vector<size_t>{0, 2, 4}));
+  EXPECT_EQ(partition_chain({5, 1, 1, 1, 1, 1}, 2), (std::vector<size_t>{0, 1, 6}));
+  EXPECT_EQ(partition_chain({1, 2, 3}, 1), (std::vector<size_t>{0, 3}));
+  EXPECT_EQ(partition_chain({1, 2, 3}, 3), (std::vector<size_t>{0, 1, 2, 3}));
+}
+
+TEST(PartitionChain, RejectsBadK) {
+  EXPECT_THROW(partition_chain({1, 2}, 0), Error);
+  expect_error([] { partition_chain({1, 2}, 3); }, {"2 blocks", "3 stages"});
+}
 
 TEST(PartitionChain, MatchesBruteForce) {
   std::mt19937 rng(7);
@@ -60,3 +69,6 @@ TEST(PartitionChain, TooManyPiecesIsAnError) {
   EXPECT_THROW(partition_chain({1, 2}, 3), Error);
   EXPECT_THROW(partition_chain({1, 2}, 0), Error);
 }
+
+}  // namespace
+}  // namespace edgepipe

@@ -27,8 +27,10 @@
 #include <vector>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/text.h"
 #include "edgepipe/plan/cluster.h"
 #include "edgepipe/plan/plan.h"
+#include "edgepipe/plan/resnet50_shaped.h"
 
 using namespace edgepipe;
 
@@ -121,31 +123,6 @@ Instance typed_instance(std::mt19937_64& rng, size_t n) {
   return in;
 }
 
-// The ResNet50-shaped chain of tests/test_plan.cpp: one block per bottleneck, torchvision's
-// parameter counts, batch 1, compute from FLOPs at 20 GFLOP/s for speed 1.
-ModelCosts resnet50_shaped() {
-  struct Row {
-    double params, mflops, out_bytes;
-  };
-  std::vector<Row> rows = {{9536, 118, 802816}};
-  auto add = [&](int count, double p0, double p, double f0, double f, double out) {
-    for (int i = 0; i < count; ++i) rows.push_back({i == 0 ? p0 : p, i == 0 ? f0 : f, out});
-  };
-  add(3, 75008, 70400, 241, 218, 3211264);
-  add(4, 379392, 280064, 379, 218, 1605632);
-  add(6, 1512448, 1117184, 379, 218, 802816);
-  add(3, 6039552, 4462592, 379, 218, 401408);
-  rows.push_back({2049000, 4, 4000});
-  ModelCosts m;
-  m.cut_bytes.push_back(3 * 224 * 224 * 4);
-  for (const Row& r : rows) {
-    const double in = m.cut_bytes.back();
-    m.blocks.push_back({r.mflops / 20.0, r.params * 4, in + 2 * r.out_bytes});
-    m.cut_bytes.push_back(r.out_bytes);
-  }
-  return m;
-}
-
 struct MethodStats {
   std::string name;
   std::vector<double> ratios;  // over instances where it found a plan that fits
@@ -202,104 +179,131 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-int run(const Options& o) {
-  std::FILE* csv = nullptr;
-  if (!o.csv.empty()) {
-    csv = std::fopen(o.csv.c_str(), "w");
-    EP_CHECK(csv, "cannot write ", o.csv);
-    std::fprintf(csv, "table,name,value1,value2,value3,value4,value5\n");
+// The CSV file of --csv (none: rows are dropped): one row per table line, closed and checked
+// at the end.
+class CsvOut {
+ public:
+  explicit CsvOut(const std::string& path) : path_(path) {
+    if (path_.empty()) return;
+    out_.open(path_);
+    EP_CHECK(out_, "cannot write ", path_);
+    out_ << "table,name,value1,value2,value3,value4,value5\n";
+  }
+  void row(const std::string& line) {
+    if (!path_.empty()) out_ << line << "\n";
+  }
+  void close() {
+    if (path_.empty()) return;
+    out_.close();
+    EP_CHECK(out_, "cannot write ", path_);
   }
 
-  // ---- 1. Baselines against the optimum, per scenario.
-  using Planner = std::function<Plan(const ModelCosts&, const Cluster&, const PlanOptions&)>;
-  const std::vector<std::pair<std::string, Planner>> methods = {
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+double mean_of(const std::vector<double>& v) {
+  return v.empty() ? NAN : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+using Planner = std::function<Plan(const ModelCosts&, const Cluster&, const PlanOptions&)>;
+const std::vector<std::pair<std::string, Planner>>& baseline_methods() {
+  static const std::vector<std::pair<std::string, Planner>> methods = {
       {"random", plan_random},
       {"greedy", plan_greedy},
       {"equal-blocks", plan_equal_blocks},
       {"pipeedge", plan_pipeedge},
   };
-  size_t violations = 0;
-  for (const Scenario& sc : kScenarios) {
-    std::mt19937_64 rng(o.seed);
-    std::vector<MethodStats> stats(methods.size());
-    MethodStats optimal;
-    optimal.name = "optimal";
-    std::vector<double> stage_counts;
-    size_t infeasible = 0;
-    for (size_t it = 0; it < o.instances; ++it) {
-      const Instance in = random_instance(rng, o.ranks, o.blocks, sc);
-      PlanOptions po;
-      po.seed = o.seed * 1000003 + it;
-      auto t0 = std::chrono::steady_clock::now();
-      Plan opt;
-      try {
-        opt = plan_optimal(in.model, in.cluster, po);
-      } catch (const Error&) {  // does not fit at all: not an instance for ratios
-        ++infeasible;
-        continue;
-      }
-      optimal.seconds += seconds_since(t0);
-      optimal.found++;
-      optimal.ratios.push_back(1.0);
-      stage_counts.push_back(static_cast<double>(opt.stages.size()));
-      for (size_t k = 0; k < methods.size(); ++k) {
-        MethodStats& s = stats[k];
-        s.name = methods[k].first;
-        t0 = std::chrono::steady_clock::now();
-        const Plan p = methods[k].second(in.model, in.cluster, po);
-        s.seconds += seconds_since(t0);
-        if (p.period_s() == INFINITY) continue;
-        s.found++;
-        const double ratio = p.period_s() / opt.period_s();
-        if (ratio < 1 - 1e-12) s.beat_optimum++;
-        s.ratios.push_back(ratio);
-      }
-    }
-    const size_t feasible = o.instances - infeasible;
-    std::printf(
-        "# Scenario '%s': links %s..%s, latency %.1f..%.1f ms, speeds %.2f..%.2f; %zu "
-        "instances, %zu ranks, %zu blocks, seed %llu (%zu did not fit at all: skipped)\n",
-        sc.name, format_bandwidth(sc.bw_min / 8).c_str(), format_bandwidth(sc.bw_max / 8).c_str(),
-        sc.lat_min * 1e3, sc.lat_max * 1e3, sc.speed_min, sc.speed_max, o.instances, o.ranks,
-        o.blocks, static_cast<unsigned long long>(o.seed), infeasible);
-    std::printf(
-        "# ratio = baseline's predicted period / optimal period, over the instances where "
-        "the baseline found a plan that fits\n");
-    std::printf("%-13s %9s %11s %13s %10s %14s\n", "method", "fits", "mean_ratio", "median_ratio",
-                "max_ratio", "time_per_plan");
-    std::vector<MethodStats> rows = {optimal};
-    rows.insert(rows.end(), stats.begin(), stats.end());
-    for (const MethodStats& s : rows) {
-      const double mean = s.ratios.empty()
-                              ? NAN
-                              : std::accumulate(s.ratios.begin(), s.ratios.end(), 0.0) /
-                                    static_cast<double>(s.ratios.size());
-      const double mx =
-          s.ratios.empty() ? NAN : *std::max_element(s.ratios.begin(), s.ratios.end());
-      const double ms = feasible ? s.seconds / static_cast<double>(feasible) * 1e3 : NAN;
-      char fits[32];
-      std::snprintf(fits, sizeof fits, "%zu/%zu", s.found, feasible);
-      std::printf("%-13s %9s %10.2fx %12.2fx %9.2fx %11.3f ms\n", s.name.c_str(), fits, mean,
-                  percentile(s.ratios, 0.5), mx, ms);
-      if (csv)
-        std::fprintf(csv, "baselines-%s,%s,%zu,%.6f,%.6f,%.6f,%.6f\n", sc.name, s.name.c_str(),
-                     s.found, mean, percentile(s.ratios, 0.5), mx, ms);
-      violations += s.beat_optimum;
-    }
-    std::printf("optimal plans used %.1f stages on average (of %zu ranks)\n\n",
-                stage_counts.empty()
-                    ? NAN
-                    : std::accumulate(stage_counts.begin(), stage_counts.end(), 0.0) /
-                          static_cast<double>(stage_counts.size()),
-                o.ranks);
-  }
+  return methods;
+}
 
-  // ---- 2. Planner time on 64 ranks of 4 types.
+// One instance: the optimum, then each baseline's ratio to it. False if nothing fits at all.
+bool bench_instance(const Instance& in, const PlanOptions& po, MethodStats& optimal,
+                    std::vector<MethodStats>& stats, std::vector<double>& stage_counts) {
+  auto t0 = std::chrono::steady_clock::now();
+  Plan opt;
+  try {
+    opt = plan_optimal(in.model, in.cluster, po);
+  } catch (const Error&) {  // does not fit at all: not an instance for ratios
+    return false;
+  }
+  optimal.seconds += seconds_since(t0);
+  optimal.found++;
+  optimal.ratios.push_back(1.0);
+  stage_counts.push_back(static_cast<double>(opt.stages.size()));
+  for (size_t k = 0; k < baseline_methods().size(); ++k) {
+    MethodStats& s = stats[k];
+    s.name = baseline_methods()[k].first;
+    t0 = std::chrono::steady_clock::now();
+    const Plan p = baseline_methods()[k].second(in.model, in.cluster, po);
+    s.seconds += seconds_since(t0);
+    if (p.period_s() == INFINITY) continue;
+    s.found++;
+    const double ratio = p.period_s() / opt.period_s();
+    if (ratio < 1 - 1e-12) s.beat_optimum++;
+    s.ratios.push_back(ratio);
+  }
+  return true;
+}
+
+// The table of one scenario; returns how many times a baseline beat the optimum.
+size_t print_scenario(const Scenario& sc, const std::vector<MethodStats>& rows, size_t feasible,
+                      CsvOut& csv) {
+  size_t violations = 0;
+  std::printf(
+      "# ratio = baseline's predicted period / optimal period, over the instances where "
+      "the baseline found a plan that fits\n");
+  std::printf("%-13s %9s %11s %13s %10s %14s\n", "method", "fits", "mean_ratio", "median_ratio",
+              "max_ratio", "time_per_plan");
+  for (const MethodStats& s : rows) {
+    const double mean = mean_of(s.ratios);
+    const double mx = s.ratios.empty() ? NAN : *std::max_element(s.ratios.begin(), s.ratios.end());
+    const double ms = feasible ? s.seconds / static_cast<double>(feasible) * 1e3 : NAN;
+    const std::string fits = strprintf("%zu/%zu", s.found, feasible);
+    std::printf("%-13s %9s %10.2fx %12.2fx %9.2fx %11.3f ms\n", s.name.c_str(), fits.c_str(), mean,
+                percentile(s.ratios, 0.5), mx, ms);
+    csv.row(strprintf("baselines-%s,%s,%zu,%.6f,%.6f,%.6f,%.6f", sc.name, s.name.c_str(), s.found,
+                      mean, percentile(s.ratios, 0.5), mx, ms));
+    violations += s.beat_optimum;
+  }
+  return violations;
+}
+
+// 1. Baselines against the optimum on one scenario's random instances; returns the violations.
+size_t bench_scenario(const Options& o, const Scenario& sc, CsvOut& csv) {
+  std::mt19937_64 rng(o.seed);
+  std::vector<MethodStats> stats(baseline_methods().size());
+  MethodStats optimal;
+  optimal.name = "optimal";
+  std::vector<double> stage_counts;
+  size_t infeasible = 0;
+  for (size_t it = 0; it < o.instances; ++it) {
+    const Instance in = random_instance(rng, o.ranks, o.blocks, sc);
+    PlanOptions po;
+    po.seed = o.seed * 1000003 + it;
+    if (!bench_instance(in, po, optimal, stats, stage_counts)) ++infeasible;
+  }
+  std::printf(
+      "# Scenario '%s': links %s..%s, latency %.1f..%.1f ms, speeds %.2f..%.2f; %zu "
+      "instances, %zu ranks, %zu blocks, seed %llu (%zu did not fit at all: skipped)\n",
+      sc.name, format_bandwidth(sc.bw_min / 8).c_str(), format_bandwidth(sc.bw_max / 8).c_str(),
+      sc.lat_min * 1e3, sc.lat_max * 1e3, sc.speed_min, sc.speed_max, o.instances, o.ranks,
+      o.blocks, static_cast<unsigned long long>(o.seed), infeasible);
+  std::vector<MethodStats> rows = {optimal};
+  rows.insert(rows.end(), stats.begin(), stats.end());
+  const size_t violations = print_scenario(sc, rows, o.instances - infeasible, csv);
+  std::printf("optimal plans used %.1f stages on average (of %zu ranks)\n\n", mean_of(stage_counts),
+              o.ranks);
+  return violations;
+}
+
+// 2. The exact planner's time on 64 ranks of 4 types; returns the slowest median in seconds.
+double bench_typed64(const Options& o, CsvOut& csv) {
   std::printf("# Exact planner time, 64 ranks of 4 types (16 each), median of %zu runs\n",
               o.repeats);
   std::printf("%-28s %7s %6s %7s %11s %12s\n", "model", "blocks", "types", "stages", "period_ms",
               "plan_time");
-  double slowest = 0;
   struct Case {
     std::string name;
     ModelCosts model;
@@ -311,6 +315,7 @@ int run(const Options& o) {
   }
   std::mt19937_64 r3(o.seed + 7);
   const Cluster typed = typed_instance(r3, 1).cluster;
+  double slowest = 0;
   for (const Case& cs : cases) {
     std::vector<double> times;
     Plan p;
@@ -323,40 +328,43 @@ int run(const Options& o) {
     slowest = std::max(slowest, med);
     std::printf("%-28s %7zu %6zu %7zu %11.3f %9.1f ms\n", cs.name.c_str(), cs.model.num_blocks(),
                 p.rank_types, p.stages.size(), p.period_s() * 1e3, med * 1e3);
-    if (csv)
-      std::fprintf(csv, "typed64,%s,%zu,%zu,%zu,%.6f,%.6f\n", cs.name.c_str(),
-                   cs.model.num_blocks(), p.rank_types, p.stages.size(), p.period_s() * 1e3,
-                   med * 1e3);
+    csv.row(strprintf("typed64,%s,%zu,%zu,%zu,%.6f,%.6f", cs.name.c_str(), cs.model.num_blocks(),
+                      p.rank_types, p.stages.size(), p.period_s() * 1e3, med * 1e3));
   }
+  return slowest;
+}
 
-  // ---- 3. The shipped cluster descriptions.
-  if (!o.configs.empty()) {
-    const ModelCosts m = resnet50_shaped();
-    std::printf(
-        "\n# ResNet50-shaped chain (batch 1) on the shipped cluster descriptions: "
-        "predicted period in ms (stages)\n");
-    std::printf("%-24s %14s %14s %14s %14s %14s\n", "cluster", "optimal", "random", "greedy",
-                "equal-blocks", "pipeedge");
-    for (const char* name : {"cluster-8-small.ini", "cluster-mixed.ini", "cluster-too-small.ini"}) {
-      const Cluster c = load_cluster(o.configs + "/" + name);
-      std::printf("%-24s", name);
-      for (const Plan& p : {plan_optimal(m, c), plan_random(m, c), plan_greedy(m, c),
-                            plan_equal_blocks(m, c), plan_pipeedge(m, c)}) {
-        char cell[48];
-        if (p.period_s() == INFINITY)
-          std::snprintf(cell, sizeof cell, "no fit");
-        else
-          std::snprintf(cell, sizeof cell, "%.1f (%zu)", p.period_s() * 1e3, p.stages.size());
-        std::printf(" %14s", cell);
-        if (csv)
-          std::fprintf(csv, "configs,%s,%s,%.6f,%zu,,\n", name, p.method.c_str(),
-                       p.period_s() * 1e3, p.stages.size());
-      }
-      std::printf("\n");
+// 3. The ResNet50-shaped chain on the shipped cluster descriptions.
+void bench_configs(const Options& o, CsvOut& csv) {
+  const ModelCosts m = resnet50_shaped();
+  std::printf(
+      "\n# ResNet50-shaped chain (batch 1) on the shipped cluster descriptions: "
+      "predicted period in ms (stages)\n");
+  std::printf("%-24s %14s %14s %14s %14s %14s\n", "cluster", "optimal", "random", "greedy",
+              "equal-blocks", "pipeedge");
+  for (const char* name : {"cluster-8-small.ini", "cluster-mixed.ini", "cluster-too-small.ini"}) {
+    const Cluster c = load_cluster(o.configs + "/" + name);
+    std::printf("%-24s", name);
+    for (const Plan& p : {plan_optimal(m, c), plan_random(m, c), plan_greedy(m, c),
+                          plan_equal_blocks(m, c), plan_pipeedge(m, c)}) {
+      const std::string cell = p.period_s() == INFINITY
+                                   ? std::string("no fit")
+                                   : strprintf("%.1f (%zu)", p.period_s() * 1e3, p.stages.size());
+      std::printf(" %14s", cell.c_str());
+      csv.row(strprintf("configs,%s,%s,%.6f,%zu,,", name, p.method.c_str(), p.period_s() * 1e3,
+                        p.stages.size()));
     }
+    std::printf("\n");
   }
+}
 
-  if (csv) std::fclose(csv);
+int run(const Options& o) {
+  CsvOut csv(o.csv);
+  size_t violations = 0;
+  for (const Scenario& sc : kScenarios) violations += bench_scenario(o, sc, csv);
+  const double slowest = bench_typed64(o, csv);
+  if (!o.configs.empty()) bench_configs(o, csv);
+  csv.close();
   const bool ok = violations == 0 && slowest < 1.0;
   std::printf(
       "\nverdict: %s: no baseline beat the optimum (%zu violations); 64 ranks of 4 types "

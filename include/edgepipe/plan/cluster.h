@@ -1,6 +1,5 @@
-// cluster: the ranks of a run and the links between them as the planner sees them, and the parser
-// of cluster description files (configs/cluster-*.ini; the format is in docs/planner.md).
-// Pure: no MPI, no Torch.
+// cluster: the ranks of a run and the links between them, as the planner sees them. The parser
+// of cluster description files is in cluster_file.h. Pure: no MPI, no Torch.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -44,10 +43,5 @@ struct Cluster {
 
 // `stage_ranks` identical ranks plus the dispatcher, every link alike.
 Cluster uniform_cluster(size_t stage_ranks, double speed, double memory_bytes, const Link& link);
-
-// Reads a cluster description file. Throws edgepipe::Error naming the file, line and key at fault.
-Cluster load_cluster(const std::string& path);
-// The same from text; `source` names it in errors.
-Cluster parse_cluster(const std::string& text, const std::string& source = "<cluster>");
 
 }  // namespace edgepipe

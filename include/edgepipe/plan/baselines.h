@@ -1,0 +1,23 @@
+// baselines: simpler planners to measure the exact one against (docs/planner.md, "Baselines"),
+// evaluated under the same cost model. Pure: no MPI, no Torch.
+#pragma once
+#include "edgepipe/plan/cluster.h"
+#include "edgepipe/plan/cost_model.h"
+#include "edgepipe/plan/planner.h"
+
+namespace edgepipe {
+
+// They return no stages (with a note) when they find no plan that fits.
+Plan plan_random(const ModelCosts& model, const Cluster& cluster, const PlanOptions& options = {});
+Plan plan_greedy(const ModelCosts& model, const Cluster& cluster, const PlanOptions& options = {});
+Plan plan_equal_blocks(const ModelCosts& model, const Cluster& cluster,
+                       const PlanOptions& options = {});
+// Plans exactly under PipeEdge's model (one bandwidth and latency per sending device: the mean of
+// its links) and evaluates the result under the real per-link model.
+Plan plan_pipeedge(const ModelCosts& model, const Cluster& cluster,
+                   const PlanOptions& options = {});
+
+// The cluster as PipeEdge sees it: every link from rank a replaced by a's mean link.
+Cluster pipeedge_view(const Cluster& cluster);
+
+}  // namespace edgepipe
