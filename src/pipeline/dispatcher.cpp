@@ -22,6 +22,7 @@
 #include "edgepipe/pipeline/worker.h"
 #include "edgepipe/plan/plan.h"
 #include "edgepipe/records/energy.h"
+#include "edgepipe/records/link_table.h"
 #include "edgepipe/records/metrics.h"
 #include "edgepipe/records/progress.h"
 #include "edgepipe/records/runlog.h"

@@ -1,9 +1,7 @@
 // libFuzzer target: the frame decoder on arbitrary bytes. Any outcome but a decoded frame or an
-// edgepipe::Error (a crash, a sanitizer report, another exception, a hang) is a bug.
+// edgepipe::FrameError (a crash, a sanitizer report, another exception, a hang) is a bug.
 // Build and run: tests/fuzz/run_fuzz (clang, -fsanitize=fuzzer,address,undefined); the seed
 // corpus is tests/fuzz/corpus, replayed by ctest (fuzz_corpus_replay) in every build.
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,6 +9,7 @@
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/wire/frame.h"
+#include "edgepipe/wire/frame_layout.h"
 
 namespace {
 
@@ -25,7 +24,7 @@ void decode(edgepipe::FrameDecoder& decoder, const char* data, size_t size) {
     }
     volatile uint8_t sink = x;
     (void)sink;
-  } catch (const edgepipe::Error&) {
+  } catch (const edgepipe::FrameError&) {
   }
 }
 
@@ -37,19 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static edgepipe::FrameDecoder decoder(uint64_t(1) << 24);
   decode(decoder, reinterpret_cast<const char*>(data), size);
   // A mutated frame almost always fails its checksum; so also decode a copy whose checksum is
-  // made right (payload_bytes at offset 24, CRC-32 at 32 in format versions 2 and 3), as a forger
-  // would, to reach the checks and codecs behind it.
-  constexpr size_t kPayloadBytesAt = 24, kCrcAt = 32, kHeader = 48;
-  if (size < kHeader) return 0;
+  // made right (frame_checksum), as a forger would, to reach the checks and codecs behind it.
+  if (size < sizeof(edgepipe::FrameHeader)) return 0;
   static std::vector<char> copy;
   copy.assign(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size);
-  uint64_t payload = 0;
-  std::memcpy(&payload, copy.data() + kPayloadBytesAt, sizeof payload);
-  if (payload > size - kHeader) return 0;
-  const uint32_t crc = static_cast<uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(copy.data() + size - payload),
-            static_cast<uInt>(payload)));
-  std::memcpy(copy.data() + kCrcAt, &crc, sizeof crc);
+  const uint32_t crc = edgepipe::frame_checksum(copy.data(), copy.size());
+  std::memcpy(copy.data() + edgepipe::kHeaderCrcAt, &crc, sizeof crc);
   decode(decoder, copy.data(), copy.size());
   return 0;
 }

@@ -1,4 +1,4 @@
-// codec: tensors <-> self-describing frames, the unit of everything sent between ranks, encoded
+// frame: tensors <-> self-describing frames, the unit of everything sent between ranks, encoded
 // with a link's codec (raw, lz4, zfp in any mode, zfp + lz4, q8, q8 + lz4; see codec_spec.h and
 // docs/codecs.md).
 //
@@ -7,17 +7,23 @@
 // payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp,
 // zfp + lz4, q8 or q8 + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte
 // counts, the byte count of the zfp or q8 stream before lz4, and the byte count of each zfp
-// chunk), then the payloads, each starting on a 64-byte boundary.
+// chunk), then the payloads, each starting on a 64-byte boundary: frame_layout.h has the bytes.
 // A zfp tensor is coded as independent chunks (slabs of whole zfp blocks along the field's
-// slowest axis), encoded and decoded in parallel on the threads LibTorch is given
+// slowest axis, zfp_field.h), encoded and decoded in parallel on the threads LibTorch is given
 // (at::set_num_threads); the chunks depend only on the shape, so the frame is the same for any
-// number of threads. A q8 tensor is its values in memory order cut into blocks of kQ8Block,
-// each quantised to 8 bits between its own minimum and maximum (kQ8Block below); its blocks are
-// coded in parallel the same way. The decoder needs nothing but the frame.
+// number of threads. A q8 tensor is its values in memory order cut into blocks, each quantised to
+// 8 bits between its own minimum and maximum (quant.h); its blocks are coded in parallel the same
+// way. The decoder needs nothing but the frame.
 // Decoding checks every count against the frame's size and against what the decoder may
-// allocate, so a truncated or corrupt frame raises an error naming what is wrong and never reads
-// or writes out of bounds (zfp streams are decoded from a buffer padded to the longest stream
-// their field and mode allow; a q8 stream must have exactly the size its value count makes).
+// allocate, so a truncated or corrupt frame raises a FrameError naming what is wrong and never
+// reads or writes out of bounds (zfp streams are decoded from a buffer padded to the longest
+// stream their field and mode allow; a q8 stream must have exactly the size its value count
+// makes).
+//
+// The code: the frame engine (src/wire/frame_encoder.cpp, frame_decoder.cpp) walks the tensors,
+// writes and checks headers and descriptors; each tensor method is a file of its own behind one
+// interface (src/wire/method.h: method_raw.cpp, method_zfp.cpp, method_quant.cpp; lz4 over any
+// method's stream in method_lz4.cpp).
 #pragma once
 #include <ATen/ATen.h>
 
@@ -28,64 +34,20 @@
 
 #include "edgepipe/records/metrics.h"
 #include "edgepipe/wire/codec_spec.h"
+#include "edgepipe/wire/quant.h"
+#include "edgepipe/wire/tensor_meta.h"
+#include "edgepipe/wire/zfp_field.h"
 
 namespace edgepipe {
 
 constexpr uint16_t kFrameVersion = 3;  // the frame format this edgepipe writes and reads
 constexpr uint32_t kFrameEnd = 1;      // flag: end of stream, no tensors
 
-// Dtype and shape of one tensor, as a frame describes it.
-struct TensorMeta {
-  c10::ScalarType dtype = c10::ScalarType::Float;
-  std::vector<int64_t> shape;
-  int64_t bytes() const;
-};
-
 std::vector<TensorMeta> metas_of(const std::vector<at::Tensor>& tensors);
 
 // The largest frame that tensors of these dtypes and shapes (or smaller) can produce with any
 // codec: an encoded tensor that would not be smaller than its raw bytes is sent raw.
 size_t frame_bound(const std::vector<TensorMeta>& metas);
-
-// How one tensor of a frame was encoded. A zfp or q8 codec sends float and double tensors through
-// zfp or q8 and others (int64 indices, bool masks, half) through lz4; a tensor that does not
-// shrink, or holds NaN or infinity (which zfp and q8 cannot encode), is sent raw or through lz4.
-enum class TensorMethod : uint8_t { raw = 0, lz4 = 1, zfp = 2, zfp_lz4 = 3, q8 = 4, q8_lz4 = 5 };
-
-// q8: a float or double tensor's n values, in memory order, in blocks of kQ8Block (the last one
-// shorter). Per block, its minimum `lo` and `scale` = (max - lo) / 255 as float32 (0 when all
-// its values are equal; at least FLT_MIN otherwise, so that 1 / scale is finite), and per value
-// the byte q = round((x - lo) / scale), which decodes to lo + q * scale in the tensor's dtype:
-// |x' - x| <= scale / 2 (plus float rounding). The stream is the blocks' (lo, scale) pairs, then
-// the n bytes: q8_stream_bytes(n) bytes, about a quarter of float32 (an eighth of float64).
-constexpr uint64_t kQ8Block = 4096;
-constexpr uint64_t q8_stream_bytes(uint64_t values) {
-  return (values + kQ8Block - 1) / kQ8Block * 2 * sizeof(float) + values;
-}
-
-// The field zfp sees for a tensor of this shape: dims 1..max_dims, n[0] fastest-varying. Axes of
-// size 1 are dropped, axes shorter than a zfp block (4) are merged into a neighbour, and leading
-// axes are merged so that at most max_dims remain: an NxCxHxW activation is the 3-D field
-// W x H x (N*C), or (H*W) x (N*C) when that pads partial blocks much less (14x14, 7x7 maps), and
-// with max_dims 2 the 2-D field W x (N*C*H). The encoder uses 3 for zfp's rate, precision and
-// reversible modes and 2 for its accuracy modes (measured: docs/codecs.md).
-struct ZfpField {
-  int dims = 1;
-  uint64_t n[3] = {1, 1, 1};
-};
-ZfpField zfp_field_of(c10::IntArrayRef shape, int max_dims = 3);
-
-// zfp chunks: a field is cut along its slowest axis into `count` slabs of `layers` layers of
-// zfp blocks each (4 rows of that axis per layer; the last slab takes the rest), each its own zfp
-// stream. zfp_chunks_of chooses them for about `chunk_bytes` of values each (at most
-// kMaxZfpChunks, at least one layer); 0 chooses the default, kZfpChunkBytes.
-constexpr size_t kZfpChunkBytes = size_t(128) << 10;
-constexpr uint32_t kMaxZfpChunks = 256;
-struct ZfpChunks {
-  uint32_t count = 1;
-  uint64_t layers = 1;  // layers of blocks per chunk
-};
-ZfpChunks zfp_chunks_of(const ZfpField& field, size_t value_bytes, size_t chunk_bytes = 0);
 
 // A decoded frame.
 struct Frame {
@@ -138,7 +100,7 @@ class FrameDecoder {
   FrameDecoder(FrameDecoder&&) noexcept;
   FrameDecoder& operator=(FrameDecoder&&) noexcept;
 
-  // Checks and decodes a frame; throws edgepipe::Error naming the defect. zfp chunks and q8
+  // Checks and decodes a frame; throws edgepipe::FrameError naming the defect. zfp chunks and q8
   // blocks are decoded with at::parallel_for.
   Frame decode(const char* data, size_t size);
 
@@ -152,9 +114,5 @@ class FrameDecoder {
 void encode_frame(uint64_t seq, uint32_t flags, const std::vector<at::Tensor>& tensors,
                   std::vector<char>& out);
 Frame decode_frame(const char* data, size_t size);
-
-// The per-link table rank 0 prints: links[i] is link i + 1 (into rank i + 1; the last into
-// rank 0), with bytes before and after encoding, ratio, encode and decode ms per frame, error.
-std::string describe_links(const std::vector<LinkCounters>& links);
 
 }  // namespace edgepipe
