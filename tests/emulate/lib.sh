@@ -26,12 +26,16 @@ snapshot() {
     for d in "$c"edgepipe-emulate-*; do [ -e "$d" ] && echo "cgroup $d"; done
   done
   [ -d /run/edgepipe-emulate ] && find /run/edgepipe-emulate -mindepth 1 -maxdepth 1 | sed 's/^/state /'
+  # processes: the switch (by its executable), and any that names a state dir or a namespace
+  # of the emulator (mpirun, orteds, the ranks, probes); the test's own scripts name neither
   for p in /proc/[0-9]*; do
+    exe=$(readlink "$p/exe" 2>/dev/null) || exe=""
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    case $exe in */edgepipe-switch) echo "process ${p#/proc/} $cmd"; continue ;; esac
     case $cmd in
-      *edgepipe-emulate/* | *edgepipe-switch* | *epemu-*) echo "process ${p#/proc/} $cmd" ;;
+      */run/edgepipe-emulate/* | *epemu-*) echo "process ${p#/proc/} $cmd" ;;
     esac
-  done | grep -v "snapshot-self-$$" || true
+  done
 }
 
 # compare_snapshot BEFORE AFTER WHAT: pass if nothing new (processes of other users of the

@@ -86,15 +86,16 @@ if msg=$(/usr/bin/python3 "$repo/tools/compare_outputs.py" "$work/out.h5" --refe
 else
   fail "outputs differ from edgepipe single's: $msg"
 fi
-/usr/bin/python3 - "$work/out.log.h5" <<'PY' && pass "run log: hosts node0..node3, stage ranks saw 0.3 cores and 1 GiB" || fail "run log hosts / cores"
+/usr/bin/python3 - "$work/out.log.h5" <<'PY' && pass "run log: rank K ran on node K, stage ranks saw 0.3 cores and 1 GiB" || fail "run log hosts / cores"
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
-    hosts = f["run"].attrs["hosts"]
-    hosts = hosts.decode() if isinstance(hosts, bytes) else str(hosts)
+    # /ranks/<r> host: where job rank r ran (/run hosts is in pipeline order)
+    hosts = [f[f"ranks/{r}"].attrs["host"] for r in range(4)]
+    hosts = [h.decode() if isinstance(h, bytes) else str(h) for h in hosts]
     cores = np.asarray(f["profile/cores"])
     mem = np.asarray(f["profile/memory_limit_bytes"])
-print("hosts", hosts, "cores", cores.tolist(), "memory", mem.tolist())
-ok = hosts.split(",") == ["node0", "node1", "node2", "node3"]
+print("hosts by rank", hosts, "cores", cores.tolist(), "memory", mem.tolist())
+ok = hosts == ["node0", "node1", "node2", "node3"]
 ok &= all(abs(c - 0.3) < 1e-6 for c in cores[1:]) and all(m == 1 << 30 for m in mem[1:])
 sys.exit(0 if ok else 1)
 PY

@@ -116,8 +116,8 @@ else
 fi
 if hosts=$(/usr/bin/python3 -c '
 import sys, h5py
-h = h5py.File(sys.argv[1], "r")["run"].attrs["hosts"]
-print(h.decode() if isinstance(h, bytes) else h)' "${out%.h5}.log.h5" 2>&1) &&
+h = h5py.File(sys.argv[1], "r")["profile"].attrs["hosts"]  # one line per rank, in rank order
+print((h.decode() if isinstance(h, bytes) else h).replace(chr(10), ","))' "${out%.h5}.log.h5" 2>&1) &&
   [ "${hosts%%,*}" = node0 ] && [ "$(tr , '\n' <<<"$hosts" | sort | paste -sd, -)" = node0,node1,node2,node3 ]; then
   pass "the 4 ranks ran on 4 distinct hosts, rank 0 on the batch host node0: $hosts (by rank)"
 else
