@@ -38,6 +38,22 @@ speed = 0.3
 memory = 1GiB
 INI
 
+say "cluster file errors and the CPU budget (no namespaces needed: --dry-run)"
+printf '[link]\nbandwidth = 100Mbit/s\n\n[rank.1]\ncount = 2\nmemory = 512MiB\nsped = 2\n' >"$work/typo.ini"
+out=$(emulate --cluster "$work/typo.ini" --dry-run -- true 2>&1) && rc=0 || rc=$?
+if [ $rc -eq 1 ] && grep -q "typo.ini:7: \[rank.1\] sped: unknown key (known here: count, name, speed, block_ms, memory, bandwidth, latency, cpu, loss)" <<<"$out"; then
+  pass "an unknown key is an error naming file:line, as edgepipe plan's: $out"
+else
+  fail "unknown key: exit $rc: $out"
+fi
+printf '[link]\nbandwidth = 1Gbit/s\nloss = 0.5%%\n[dispatcher]\ncpu = 0.5\n[rank.1]\ncount = 4\ncpu = 0.5\nmemory = 1GiB\n' >"$work/big.ini"
+out=$(emulate --cluster "$work/big.ini" --cores 2 --dry-run -- true 2>&1) && rc=0 || rc=$?
+if [ $rc -eq 1 ] && grep -q "CPU budget exceeded: .* = 2.75 cores > the 2 cores of this machine" <<<"$out"; then
+  pass "a cluster that does not fit the cores is refused with the numbers"
+else
+  fail "CPU budget: exit $rc: $out"
+fi
+
 say "self-check"
 if emulate --cluster "$work/cluster.ini" --check-only >"$work/check.log" 2>&1; then
   pass "tools/emulate --check-only: every figure within 10%"
