@@ -18,7 +18,7 @@ data=$(realpath "$5")
 . "$repo/tests/emulate/lib.sh"
 need_root
 emulate_tool=$repo/tools/emulate
-emulate() { "$emulate_tool" --switch "$switch" "$@"; }
+emulate() { "$emulate_tool" --switch "$switch" --wait-lock 900 "$@"; }  # another instance on a shared machine: wait
 work=$(mktemp -d /tmp/edgepipe-emulate-test.XXXXXX)
 trap 'rm -rf "$work"; echo "emulate: $passed passed, $failed failed"' EXIT
 

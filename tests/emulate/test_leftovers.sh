@@ -34,6 +34,9 @@ cpu = 0.2
 memory = 512MiB
 INI
 E=("$emulate" --switch "$switch" --cluster "$work/cluster.ini" --no-check)
+# another instance on a shared machine: wait for it before the first run (not in the checks
+# below, where a second instance must be refused at once)
+"$emulate" --cleanup --wait-lock 900 >/dev/null 2>&1
 
 wait_for_line() { # wait_for_line FILE REGEX SECONDS
   local deadline=$((SECONDS + $3))
