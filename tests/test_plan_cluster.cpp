@@ -122,8 +122,8 @@ TEST(ClusterParser, ReadsCpuSharesAndLoss) {
   EXPECT_DOUBLE_EQ(c.ranks[0].cpu_cores, 0.5);
   EXPECT_DOUBLE_EQ(c.ranks[1].cpu_cores, 0.2);
   EXPECT_DOUBLE_EQ(c.ranks[2].cpu_cores, 0.2);
-  EXPECT_NEAR(c.link(0, 1).loss, 1 - 0.999 * 0.99, 1e-12);  // both ends' losses
-  EXPECT_DOUBLE_EQ(c.link(1, 2).loss, 0.02);                // the pair's own section
+  EXPECT_DOUBLE_EQ(c.link(0, 1).loss, 0.01);  // the larger end's loss
+  EXPECT_DOUBLE_EQ(c.link(1, 2).loss, 0.02);  // the pair's own section
   const std::string head = "[link]\nbandwidth = 100Mbit/s\n";
   expect_error([&] { parse_cluster(head + "[rank.1]\nmemory = 1GB\ncpu = 0\n", "c.ini"); },
                {"c.ini:5:", "[rank.1] cpu", "above 0"});

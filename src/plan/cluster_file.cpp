@@ -363,9 +363,8 @@ Link interface_link(const ClusterSections& cs, const RankSection& a, const RankS
   Link l;
   l.bandwidth_Bps = (bw_a >= 0 && bw_b >= 0) ? std::min(bw_a, bw_b) : -1;
   l.latency_s = std::max({lat_a, lat_b, 0.0});
-  const double loss_a = std::max(nic(a.nic_loss, cs.default_loss), 0.0);
-  const double loss_b = std::max(nic(b.nic_loss, cs.default_loss), 0.0);
-  l.loss = 1 - (1 - loss_a) * (1 - loss_b);
+  // The larger of the two ends' losses, as for latency (tools/emulate drops that share).
+  l.loss = std::max({nic(a.nic_loss, cs.default_loss), nic(b.nic_loss, cs.default_loss), 0.0});
   return l;
 }
 

@@ -13,8 +13,10 @@
 # Environment:
 #   SLURM_TEST_TIMEOUT   seconds each job may take, queueing included [300]
 #   SLURM_TEST_PORT      slurmctld's port of the private cluster (slurmd: the next) [6837]
-#   SLURM_TEST_STATE     its state dir [/tmp/edgepipe-slurm-test-cluster]
 #   SLURM_TEST_MODELS    where the exported test model is kept [REPO_ROOT/models/slurm-test]
+# The private cluster's state is in /run/edgepipe-slurm-test (root's alone: a directory of that
+# name that someone else owns, or a symlink, is refused; what a killed earlier run left there is
+# stopped first, through tools/slurm-local, which kills only the daemons it verifies).
 #   SLURM_TEST_KEEP=1    keep the work dir (jobs, outputs, Slurm state) even on success
 set -euo pipefail
 
@@ -25,6 +27,11 @@ fi
 bin=$(realpath "$1")
 repo=$(realpath "$2")
 job_timeout=${SLURM_TEST_TIMEOUT:-300}
+test_port=${SLURM_TEST_PORT:-6837}
+# Checked before any arithmetic: bash runs commands hidden in an expression like a[$(cmd)].
+[[ $job_timeout =~ ^[0-9]{1,6}$ ]] || { echo "SLURM_TEST_TIMEOUT must be a whole number of seconds, got '$job_timeout'" >&2; exit 2; }
+[[ $test_port =~ ^[0-9]{1,5}$ ]] && [ "$test_port" -ge 1 ] && [ "$test_port" -le 65534 ] ||
+  { echo "SLURM_TEST_PORT must be a port number, got '$test_port'" >&2; exit 2; }
 python=/usr/bin/python3
 models=${SLURM_TEST_MODELS:-$repo/models/slurm-test}
 
@@ -48,9 +55,10 @@ work=$(mktemp -d /tmp/edgepipe-slurm-test.XXXXXX)
 chmod 755 "$work"
 # A private cluster: its own state dir and ports, so that a tools/slurm-local cluster that the
 # user runs is left alone; /etc/slurm is not touched, the client commands use SLURM_CONF.
-# The state dir has a fixed name so that daemons left over by a killed run get stopped.
-export SLURM_LOCAL_DIR=${SLURM_TEST_STATE:-/tmp/edgepipe-slurm-test-cluster}
-export SLURM_LOCAL_PORT=${SLURM_TEST_PORT:-6837}
+# The state dir has a fixed name, root's alone under /run, so that daemons left over by a killed
+# run get stopped.
+export SLURM_LOCAL_DIR=/run/edgepipe-slurm-test
+export SLURM_LOCAL_PORT=$test_port
 export SLURM_LOCAL_LINK_ETC=0
 export SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf
 slurm_local=$repo/tools/slurm-local
@@ -100,7 +108,11 @@ for f in "$repo"/jobs/edgepipe-{mpirun,multinode}.sbatch; do
 done
 
 # ---- the cluster ------------------------------------------------------------------------------
-if [ -e "$SLURM_LOCAL_DIR" ]; then
+if [ -e "$SLURM_LOCAL_DIR" ] || [ -L "$SLURM_LOCAL_DIR" ]; then
+  if [ -L "$SLURM_LOCAL_DIR" ] || [ ! -d "$SLURM_LOCAL_DIR" ] || [ "$(stat -c %u "$SLURM_LOCAL_DIR")" != 0 ]; then
+    fail "$SLURM_LOCAL_DIR exists and is not a directory of root's: not touching it"
+    exit 1
+  fi
   say "stopping what a previous run left in $SLURM_LOCAL_DIR"
   "$slurm_local" stop || true
   rm -rf "$SLURM_LOCAL_DIR"
