@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: watchdog_test.sh EDGEPIPE DATA_DIR MPIEXEC
 # Freezes one stage rank (SIGSTOP) mid-run: rank 0's watchdog must end the job within its
-# --timeout, saying which stages wait for what, keep the rows done, and exit non-zero.
+# --timeout, saying which stages wait for what (each rank by its rank in the job), keep the rows
+# done, write the run log of the part that ran marked incomplete, and exit non-zero.
 set -u
 edgepipe=$1 data=$2 mpiexec=$3
 dir=$(mktemp -d)
@@ -30,4 +31,18 @@ grep -q "watchdog: no batch completed for 4 s" "$dir/log" || { echo "FAIL: no wa
 grep -Eq "stage [0-2] \(rank 2\) did not answer" "$dir/log" || { echo "FAIL: the frozen stage is not named"; exit 1; }
 grep -Eq "stage [0-2] \(rank [13]\) has waited [0-9]+ s for batch" "$dir/log" || { echo "FAIL: no status from stage 2"; exit 1; }
 grep -q "rows are kept in .*--resume" "$dir/log" || { echo "FAIL: no resume hint"; exit 1; }
+grep -Eq "rank 0 sent [0-9]+ batches to rank 1 and received [0-9]+ from rank 3" "$dir/log" ||
+  { echo "FAIL: the watchdog does not name the first and last stages' ranks"; exit 1; }
+/usr/bin/python3 - "$dir/out.log.h5" <<'PY' || { echo "FAIL: no run log marked incomplete"; exit 1; }
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    run = f["run"].attrs
+    failure = run["failure"].decode()
+    assert int(run["complete"]) == 0 and int(run["stopped_by_signal"]) == 0, dict(run)
+    assert failure.startswith("watchdog: no batch completed for 4 s"), failure
+    assert "did not answer" in failure, failure
+    assert int(f["summary"].attrs["batches"]) > 0, "the log lost the batches that came back"
+    print("run log of the part that ran:", f["summary"].attrs["batches"], "batches; failure:",
+          failure.splitlines()[0])
+PY
 echo "ok: watchdog ended the run (exit $rc) and named the frozen stage"
