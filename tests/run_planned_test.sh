@@ -2,13 +2,15 @@
 # Usage: run_planned_test.sh EDGEPIPE REPO_DIR DATA_DIR MPIEXEC
 # The planner inside `edgepipe run` (issue 4): a job of 4 ranks limited to 2 stages leaves a rank
 # idle and still matches the whole model; its run log holds the plan, the prediction and every
-# rank's profile; a second run plans from that saved profile without measuring; a profile of
-# another job is refused.
+# rank's profile; a second run plans from that saved profile without measuring, and predicts
+# the same period, as does `edgepipe plan --profile` on it (issue 13); a profile of another job
+# (other ranks, batch, threads or codec) is refused, naming what differs (issue 18).
 set -eu
 edgepipe=$1 repo=$2 data=$3 mpiexec=$4
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-common=(--model "$data/models/resnet18.pt" --input "$data/inputs.h5:images" --batch 2 --timeout 120)
+base=(--model "$data/models/resnet18.pt" --input "$data/inputs.h5:images" --timeout 120)
+common=("${base[@]}" --batch 2)
 mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
 "$edgepipe" single "${common[@]}" --optimize false --output "$out/ref.h5" --warmup 0 --quiet
 
@@ -47,10 +49,54 @@ PY
 "${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --profile "$out/a.log.h5" \
   --output "$out/b.h5" > "$out/b.txt" 2>&1 || { cat "$out/b.txt"; exit 1; }
 grep -q "planning from the profile in $out/a.log.h5" "$out/b.txt"
-if grep -q "measured at start-up (" "$out/b.txt" && grep -q "measuring 3 stage ranks" "$out/b.txt"; then
+if grep -q "measured at start-up (" "$out/b.txt" || grep -q "measuring 3 stage ranks" "$out/b.txt"; then
   echo "the saved profile was not used"; exit 1
 fi
 /usr/bin/python3 "$repo/tools/compare_outputs.py" "$out/b.h5" --reference "$out/ref.h5" --tol 1e-4
+
+# The same measurements give the same predicted period: the run that measured, a run planning
+# from its log, and `edgepipe plan` planning from it (no MPI, no model needed).
+"$edgepipe" plan --profile "$out/a.log.h5" > "$out/p.txt" 2>&1 || { cat "$out/p.txt"; exit 1; }
+cat "$out/p.txt"
+predicted() { grep -E "^predicted: [0-9.]+ ms per batch" "$1" || { echo "no prediction in $1"; exit 1; }; }
+pa=$(predicted "$out/a.txt")
+pb=$(predicted "$out/b.txt")
+pp=$(predicted "$out/p.txt")
+echo "run: $pa | run --profile: $pb | plan --profile: $pp"
+[ "$pa" = "$pb" ] && [ "$pa" = "$pp" ] || { echo "FAIL: the predictions differ"; exit 1; }
+/usr/bin/python3 - "$out/a.log.h5" "$out/b.log.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as b:
+    pa, pb = (float(f["plan"].attrs["predicted_period_s"]) for f in (a, b))
+    assert pa == pb, (pa, pb)
+    assert (a["plan/stage_rank"][()] == b["plan/stage_rank"][()]).all()
+    assert b["profile"].attrs["source"].decode().startswith("from "), b["profile"].attrs["source"]
+    if int(a["plan"].attrs["stages"]) > 1:  # calibration times plans of two stages or more
+        assert len(a["profile/calibration_stages"][()]) > 0, "the run timed no stages"
+    print(f"both logs predict {pa * 1e3:.6f} ms per batch")
+PY
+"$edgepipe" plan --profile "$out/a.log.h5" --model "$data/models/resnet18.pt" > /dev/null ||
+  { echo "FAIL: plan --profile refused the model the log was made with"; exit 1; }
+if "$edgepipe" plan --profile "$out/a.log.h5" --model "$data/models/mobilenet_v2.pt" \
+    > "$out/pm.txt" 2>&1; then
+  echo "FAIL: plan --profile accepted another model"; exit 1
+fi
+grep -q "was measured for another model" "$out/pm.txt" || { cat "$out/pm.txt"; exit 1; }
+
+# A profile of the same counts but another batch, thread count or codec is refused.
+refused() {  # refused WHAT REGEX RUN-OPTIONS...
+  local what=$1 regex=$2
+  shift 2
+  if "${mpi[@]}" -n 4 "$edgepipe" run "$@" --max-stages 2 --profile "$out/a.log.h5" \
+      --output "$out/r.h5" > "$out/r.txt" 2>&1; then
+    echo "FAIL: a profile of $what was accepted"; exit 1
+  fi
+  grep -Eq "$regex" "$out/r.txt" || { cat "$out/r.txt"; exit 1; }
+  test ! -e "$out/r.h5" && test ! -e "$out/r.h5.partial"
+}
+refused "batch 2" "measured for another job: batch 2 \(this run 4\)" "${base[@]}" --batch 4
+refused "1 thread" "measured for another job: threads 1 \(this run 2\)" "${common[@]}" --threads 2
+refused "raw links" "measured for another job: codec raw \(this run lz4\)" "${common[@]}" --codec lz4
 
 if "${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --profile "$out/a.log.h5" --output "$out/c.h5" \
     > "$out/c.txt" 2>&1; then

@@ -31,6 +31,32 @@ echo "== --overlap on: the main thread's parts still account for its wall time"
 "${mpi[@]}" -n 2 "$edgepipe" run "${common[@]}" --output "$dir/o.h5" --overlap on --quiet
 $py "$repo/tests/check_runlog.py" "$dir/o.log.h5" --outputs "$dir/o.h5"
 
+echo "== every group, dataset, attribute and field of the logs is in docs/runlog.md"
+$py "$repo/tests/check_runlog_docs.py" "$repo/docs/runlog.md" "$dir/a.log.h5" "$dir/b-log.h5" \
+  "$dir/o.log.h5"
+
+echo "== --batch larger than the inputs: the batch run is all of them, and so is the prediction"
+"${mpi[@]}" -n 3 "$edgepipe" run --model "$data/models/resnet18.pt" --synthetic 6 \
+  --input-shape 1,3,32,32 --batch 100000 --output "$dir/big-batch.h5" > "$dir/bb.out" 2>&1 ||
+  { cat "$dir/bb.out"; exit 1; }
+grep -q "warning: --batch 100000 is more than the 6 input rows: running batches of 6" "$dir/bb.out" ||
+  { cat "$dir/bb.out"; echo "FAIL: no note on the batch"; exit 1; }
+$py - "$dir/big-batch.log.h5" "$dir/big-batch.h5" "$dir/bb.out" <<'PY'
+import re, sys, h5py
+with h5py.File(sys.argv[1], "r") as f, h5py.File(sys.argv[2], "r") as out:
+    assert int(f["summary"].attrs["batch_size"]) == 6, f["summary"].attrs["batch_size"]
+    assert int(f["profile"].attrs["for_batch"]) == 6
+    assert list(out.attrs["batch"]) == [6], out.attrs["batch"]
+    period = float(f["plan"].attrs["predicted_period_s"])
+text = open(sys.argv[3]).read()
+m = re.search(r"^predicted: ([0-9.]+) ms per batch, ([0-9.]+) images/s", text, re.M)
+assert m, "no prediction"
+ms, rate = float(m.group(1)), float(m.group(2))
+assert abs(rate - 6 / period) <= 0.01 + 1e-3 * rate, (rate, 6 / period)
+assert abs(ms - 1e3 * period) <= 0.01, (ms, period)
+print(f"predicted {rate} images/s = 6 images / {ms} ms")
+PY
+
 echo "== report"
 "$edgepipe" report "$dir/a.log.h5" | tee "$dir/report"
 for want in "compute ms" "energy J" "throughput .* images/s" "bottleneck: (compute|codec|link|dispatcher) - " \

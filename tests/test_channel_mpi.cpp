@@ -4,6 +4,7 @@
 
 #include "edgepipe/wire/channel.h"
 #include "edgepipe/wire/mpi.h"
+#include "edgepipe/wire/protocol.h"
 
 using namespace edgepipe;
 

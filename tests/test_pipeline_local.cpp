@@ -1,4 +1,5 @@
-// The whole pipeline (dispatcher + workers) with ranks as threads over the in-process channel.
+// The whole pipeline (dispatcher + workers) with ranks as threads over the in-process channel;
+// the wire protocol's messages; the watchdog's texts and a stage loop's answers to it.
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -8,8 +9,12 @@
 #include "edgepipe/io/h5.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/dispatcher.h"
+#include "edgepipe/pipeline/stage_loop.h"
+#include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/pipeline/worker.h"
 #include "edgepipe/wire/channel.h"
+#include "edgepipe/wire/frame.h"
+#include "edgepipe/wire/protocol.h"
 
 using namespace edgepipe;
 namespace fs = std::filesystem;
@@ -98,3 +103,145 @@ TEST_P(LocalPipeline, OutputsMatchTheWholeModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, LocalPipeline, ::testing::Values(2, 3, 5));
+
+// ---- the wire protocol's messages (wire/protocol.h) ----
+
+TEST(Protocol, StageSetupRoundTrip) {
+  StageSetup s;
+  s.stage = 1;
+  s.num_stages = 3;
+  s.prev = 1;
+  s.next = 3;
+  s.inputs = {TensorMeta{c10::ScalarType::Float, {2, 64, 8, 8}},
+              TensorMeta{c10::ScalarType::Long, {2}}};
+  s.max_in_bytes = 123456;
+  s.out_codec = parse_codec("zfp-rate:8+lz4");
+  s.overlap = true;
+  s.members = {0, 3, 1, 2};
+  s.module_bytes = std::string("PK\0archive", 10);
+  const StageSetup t = StageSetup::from_bytes(s.to_bytes());
+  EXPECT_TRUE(t.ok);
+  EXPECT_EQ(t.stage, 1);
+  EXPECT_EQ(t.num_stages, 3);
+  EXPECT_EQ(t.prev, 1);
+  EXPECT_EQ(t.next, 3);
+  ASSERT_EQ(t.inputs.size(), 2u);
+  EXPECT_EQ(t.inputs[0].shape, (std::vector<int64_t>{2, 64, 8, 8}));
+  EXPECT_EQ(t.inputs[1].dtype, c10::ScalarType::Long);
+  EXPECT_EQ(t.max_in_bytes, 123456u);
+  EXPECT_EQ(t.out_codec, s.out_codec);
+  EXPECT_TRUE(t.overlap);
+  EXPECT_EQ(t.members, s.members);
+  EXPECT_EQ(t.module_bytes, s.module_bytes);
+  StageSetup none;
+  none.ok = false;
+  none.nothing_to_do = true;
+  const StageSetup u = StageSetup::from_bytes(none.to_bytes());
+  EXPECT_FALSE(u.ok);
+  EXPECT_TRUE(u.nothing_to_do);
+  EXPECT_THROW(StageSetup::from_bytes(s.to_bytes().substr(0, 20)), Error);
+}
+
+TEST(Protocol, ProbeAndClockMessagesRoundTrip) {
+  const ProbeOrder ping =
+      ProbeOrder::from_bytes(ProbeOrder{ProbeKind::ping, 3, true, 4096}.to_bytes());
+  EXPECT_EQ(ping.kind, ProbeKind::ping);
+  EXPECT_EQ(ping.peer, 3);
+  EXPECT_TRUE(ping.initiator);
+  EXPECT_EQ(ping.bytes, 4096);
+  EXPECT_EQ(ProbeOrder::from_bytes(ProbeOrder{ProbeKind::done}.to_bytes()).kind, ProbeKind::done);
+  EXPECT_THROW(ProbeOrder::from_bytes(std::string(1, '\x09')), Error);
+  const ProfileRequest req =
+      ProfileRequest::from_bytes(ProfileRequest{{"a", "bc"}, "frame", false}.to_bytes());
+  EXPECT_EQ(req.blocks, (std::vector<std::string>{"a", "bc"}));
+  EXPECT_EQ(req.input_frame, "frame");
+  EXPECT_FALSE(req.optimize);
+  const ClockPing p = clock_ping_from_bytes(clock_ping_to_bytes(ClockPing{12.5, 48}));
+  EXPECT_EQ(p.t_root, 12.5);
+  EXPECT_EQ(p.batches, 48);
+  EXPECT_EQ(clock_answer_from_bytes(clock_answer_to_bytes(3.25)), 3.25);
+  EXPECT_THROW(clock_answer_from_bytes("x"), Error);
+  const Link link = link_from_bytes(link_to_bytes(Link{1e-4, 1.25e8}));
+  EXPECT_EQ(link.latency_s, 1e-4);
+  EXPECT_EQ(link.bandwidth_Bps, 1.25e8);
+}
+
+// A stage's stop notice is read as bytes (memcpy), whatever their alignment; a notice of the
+// wrong size still stops the run (as SIGTERM).
+TEST(Protocol, SignalNotice) {
+  EXPECT_EQ(signal_notice_from_bytes(signal_notice_to_bytes(2)), 2);
+  const std::string shifted = "x" + signal_notice_to_bytes(15);
+  EXPECT_EQ(signal_notice_from_bytes(shifted.substr(1)), 15);
+  EXPECT_EQ(signal_notice_from_bytes("abc"), 15);
+}
+
+// ---- the watchdog names every rank by its rank in the job ----
+
+TEST(Watchdog, HeadlineNamesTheJobsRanks) {
+  // Stage 0 on rank 2, stage 1 on rank 1: rank 0 sends to rank 2 and receives from rank 1.
+  EXPECT_EQ(watchdog_headline(4, 9, 5, {0, 2, 1}),
+            "watchdog: no batch completed for 4 s (--timeout); rank 0 sent 9 batches to rank 2 "
+            "and received 5 from rank 1");
+}
+
+TEST(Watchdog, StageWaitTexts) {
+  EXPECT_EQ(stage_wait_text(StageWait::input, 0, false, 3, 1), "its first batch from rank 3");
+  EXPECT_EQ(stage_wait_text(StageWait::input, 7, true, 3, 1), "batch 7 from rank 3");
+  EXPECT_EQ(stage_wait_text(StageWait::compute, 7, true, 3, 1), "batch 7 to compute");
+  EXPECT_EQ(stage_wait_text(StageWait::send, 7, true, 3, 1), "rank 1 to take batch 5");
+  EXPECT_EQ(stage_wait_text(StageWait::drain, 0, true, 3, 1), "rank 1 to take the last batches");
+}
+
+// The stage loop itself, placed as the planner may place it: stage 1 on rank 1, fed by stage 0
+// on rank 2, sending back to rank 0. Its answers to the watchdog name the job's ranks.
+TEST(Watchdog, StageLoopAnswersWithTheJobsRanks) {
+  torch::jit::Module m("m");
+  m.define("def forward(self, x):\n    return x * 2.0\n");
+  StageRunner runner(m);
+  StageSetup setup;
+  setup.stage = 1;
+  setup.num_stages = 2;
+  setup.prev = 1;  // pipeline ranks: stage 0 is pipeline rank 1 (job rank 2)
+  setup.next = 0;
+  setup.members = {0, 2, 1};
+  setup.inputs = {TensorMeta{c10::ScalarType::Float, {1, 4}}};
+  setup.max_in_bytes = frame_bound(setup.inputs);
+  LocalHub hub(3);
+  StageCounters counters;
+  std::thread stage([&] {
+    LocalChannel world(hub, 1);
+    RemappedChannel ch(world, {0, 2, 1});
+    BatchTrace trace(true, 4);
+    RankFacts facts;
+    try {
+      StageLoop(ch, stage_position(setup), setup.out_codec, runner, counters, trace, 30).run(facts);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+  });
+  LocalChannel root(hub, 0), feeder(hub, 2);
+  auto ask = [&] {
+    send_bytes(root, 1, kTagStatus, kStatusRequest, 5);
+    return recv_bytes(root, 1, kTagStatus, 10, "the stage's answer");
+  };
+  const std::string first = ask();
+  EXPECT_NE(first.find("stage 1 (rank 1) has waited"), std::string::npos) << first;
+  EXPECT_NE(first.find("for its first batch from rank 2; 0 batches done"), std::string::npos)
+      << first;
+  std::vector<char> frame;
+  const at::Tensor x = torch::ones({1, 4});
+  encode_frame(0, 0, {x}, frame);
+  send_bytes(feeder, 1, kTagData, std::string(frame.data(), frame.size()), 5);
+  const std::string out = recv_bytes(root, 1, kTagData, 10, "the stage's output");
+  const Frame y = decode_frame(out.data(), out.size());
+  ASSERT_EQ(y.tensors.size(), 1u);
+  EXPECT_TRUE(torch::equal(y.tensors[0], x * 2));
+  const std::string second = ask();
+  EXPECT_NE(second.find("for batch 1 from rank 2; 1 batches done"), std::string::npos) << second;
+  encode_frame(1, kFrameEnd, {}, frame);
+  send_bytes(feeder, 1, kTagData, std::string(frame.data(), frame.size()), 5);
+  const std::string end = recv_bytes(root, 1, kTagData, 10, "the end of the stream");
+  EXPECT_TRUE(decode_frame(end.data(), end.size()).flags & kFrameEnd);
+  stage.join();
+  EXPECT_EQ(counters.batches, 1);
+}

@@ -1,6 +1,6 @@
-// The run log's parts without MPI: energy (RAPL wrap, attribution, model), per-batch traces,
-// clock alignment over in-process channels, the progress line, the log's writer and reader, the
-// summary's verdict and the report.
+// The run log's parts without MPI: energy (RAPL wrap, attribution, model), per-batch traces and
+// their message, clock alignment over in-process channels, the progress line. The log as a file:
+// test_runlog_file.cpp.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,42 +13,16 @@
 #include <thread>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/pipeline/clock_sync.h"
 #include "edgepipe/records/energy.h"
 #include "edgepipe/records/progress.h"
-#include "edgepipe/records/report.h"
-#include "edgepipe/records/runlog.h"
 #include "edgepipe/records/trace.h"
 #include "edgepipe/wire/channel.h"
+#include "edgepipe/wire/protocol.h"
+#include "runlog_fixtures.h"
 
 using namespace edgepipe;
 namespace fs = std::filesystem;
-
-namespace {
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("edgepipe-runlog-" + std::to_string(getpid()) + "-" +
-                                               std::to_string(std::rand()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
-
-RankFacts facts(const char* host, double wall, double cpu, double rapl = -1) {
-  RankFacts f;
-  std::strcpy(f.host, host);
-  f.t_begin = 1;
-  f.t_end = 1 + wall;
-  f.cpu_user = cpu;
-  f.rapl_joules = rapl;
-  std::strcpy(f.rapl_source, "intel-rapl:0");
-  return f;
-}
-
-}  // namespace
 
 TEST(Energy, RaplDeltaHandlesOneWrap) {
   EXPECT_DOUBLE_EQ(rapl_delta_joules(1000000, 3500000, 10000000), 2.5);
@@ -191,217 +165,4 @@ TEST(Progress, InPlaceOnATerminalAndQuiet) {
   std::fclose(f);
   EXPECT_GT(std::count(text.begin(), text.end(), '\r'), 5);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);  // only finish() ends the line
-}
-
-namespace {
-
-// A run of 2 stages over 10 batches: stage `slow` computes `compute_ms` per batch.
-RunLog synthetic_log(double compute0_ms, double compute1_ms, double codec1_ms,
-                     double send_wait0_ms) {
-  RunLog L;
-  L.command_line = "edgepipe run --model m.pt";
-  L.model = "m.pt";
-  L.stage_rank = {1, 2};
-  L.stage_compute_s = {0.0045, 0.0052};
-  L.plan_period_s = 0.0052;
-  L.plan_method = "optimal";
-  RankLog root;
-  root.facts = facts("h", 1.0, 0.2);
-  root.dispatch_totals.seq = 10;
-  root.dispatch_totals.bytes_out = 1000;
-  root.dispatch.resize(10);
-  L.ranks.push_back(root);
-  const double compute[2] = {compute0_ms, compute1_ms}, codec[2] = {0, codec1_ms},
-               send_wait[2] = {send_wait0_ms, 0};
-  for (int s = 0; s < 2; ++s) {
-    RankLog r;
-    r.rank = s + 1;
-    r.stage = s;
-    r.facts = facts("h", 0.1, 0.08);
-    r.counters.batches = 10;
-    r.counters.time_compute = compute[s] * 10 / 1e3;
-    r.counters.time_encode = codec[s] * 10 / 1e3;
-    r.counters.time_send_wait = send_wait[s] * 10 / 1e3;
-    r.counters.bytes_out = 500;
-    r.counters.link_out.bytes_raw = 800;
-    r.counters.link_out.bytes_encoded = 200;
-    r.batches.resize(10);
-    for (int b = 0; b < 10; ++b) r.batches[b].seq = b;
-    r.energy_j = 1.5;
-    r.energy_source = "model edge";
-    L.ranks.push_back(r);
-  }
-  L.ranks[0].energy_j = 1;
-  L.ranks[0].energy_source = "model edge";
-  L.links.resize(3);
-  std::strcpy(L.links[1].codec, "zfp-rate:8");
-  L.links[1].bytes_raw = 800;
-  L.links[1].bytes_encoded = 200;
-  L.summary.images = 20;
-  L.summary.batches = 10;
-  L.summary.batch_size = 2;
-  L.summary.wall_s = 0.1;
-  L.summary.steady_images_per_s = 200;  // period 10 ms
-  summarise(L);
-  return L;
-}
-
-}  // namespace
-
-TEST(Summary, Verdicts) {
-  auto compute = synthetic_log(9, 5, 0, 0).summary;
-  EXPECT_EQ(compute.bottleneck_cause, "compute");
-  EXPECT_EQ(compute.bottleneck_stage, 0);
-  EXPECT_NEAR(compute.period_s, 0.01, 1e-12);
-  EXPECT_NEAR(compute.predicted_period_s, 0.0052, 1e-12);
-  EXPECT_NEAR(compute.images_per_s, 200, 1e-9);
-  EXPECT_NEAR(compute.energy_j, 4, 1e-12);
-  EXPECT_NEAR(compute.energy_per_image_j, 0.2, 1e-12);
-  auto codec = synthetic_log(3, 3, 6, 0).summary;
-  EXPECT_EQ(codec.bottleneck_cause, "codec");
-  EXPECT_EQ(codec.bottleneck_stage, 1);
-  auto link = synthetic_log(3, 3, 0, 5).summary;
-  EXPECT_EQ(link.bottleneck_cause, "link");
-  EXPECT_NE(link.bottleneck_reason.find("link 2"), std::string::npos) << link.bottleneck_reason;
-  auto idle = synthetic_log(2, 2, 0, 0).summary;
-  EXPECT_EQ(idle.bottleneck_cause, "dispatcher");
-  EXPECT_EQ(idle.bottleneck_stage, -1);
-}
-
-// The start-up profile survives the log, so `run --profile LOG` plans as the measured run did;
-// a log whose ranks sit on other hosts keeps them apart (and idle ranks have no /ranks group).
-TEST(RunLogFile, StartupProfileRoundTrip) {
-  TempDir tmp;
-  const std::string path = (tmp.path / "p.log.h5").string();
-  RunLog L = synthetic_log(9, 5, 0, 0);
-  StartupProfile& p = L.profile;
-  p.seconds = 2.5;
-  p.ranks.resize(3);
-  for (int r = 0; r < 3; ++r) {
-    p.ranks[r].host = r == 2 ? "node-b" : "node-a";
-    p.ranks[r].threads = r + 1;
-    p.ranks[r].cores = 1.5 * (r + 1);
-    p.ranks[r].memory_limit = (int64_t(1) << 30) * (r + 1);
-    p.ranks[r].memory_source = r == 1 ? "--max-memory" : "the node";
-    p.ranks[r].ranks_on_host = r == 2 ? 1 : 2;
-    if (r > 0) p.ranks[r].block_ms = {1.0 * r, 2.0 * r, 3.5 * r};
-    if (r > 0) p.ranks[r].block_ms_busy = {1.5 * r, 3.0 * r, 5.25 * r};
-  }
-  p.links.assign(3, std::vector<Link>(3, Link{0, 1e18}));
-  p.links[0][1] = p.links[1][0] = Link{1e-5, 1e9};
-  p.links[1][2] = p.links[2][1] = Link{2e-3, 1.25e7};
-  p.links[0][2] = p.links[2][0] = Link{3e-3, 2.5e6};
-  write_run_log(path, L);
-  const StartupProfile q = read_startup_profile(path);
-  ASSERT_EQ(q.ranks.size(), 3u);
-  EXPECT_EQ(q.seconds, 2.5);
-  for (int r = 0; r < 3; ++r) {
-    EXPECT_EQ(q.ranks[r].host, p.ranks[r].host);
-    EXPECT_EQ(q.ranks[r].threads, p.ranks[r].threads);
-    EXPECT_EQ(q.ranks[r].cores, p.ranks[r].cores);
-    EXPECT_EQ(q.ranks[r].memory_limit, p.ranks[r].memory_limit);
-    EXPECT_EQ(q.ranks[r].memory_source, p.ranks[r].memory_source);
-    EXPECT_EQ(q.ranks[r].block_ms, p.ranks[r].block_ms);
-    EXPECT_EQ(q.ranks[r].block_ms_busy, p.ranks[r].block_ms_busy);
-    for (int s = 0; s < 3; ++s) {
-      EXPECT_EQ(q.links[r][s].latency_s, p.links[r][s].latency_s);
-      EXPECT_EQ(q.links[r][s].bandwidth_Bps, p.links[r][s].bandwidth_Bps);
-    }
-  }
-  // Rank 1 says what it may use; rank 2's node limit is its own (alone on node-b); rank 1 and
-  // 2 on different hosts with 2 and 3 threads on 3 and 4.5 cores: no slowdown.
-  const Cluster c = cluster_of(q);
-  EXPECT_EQ(c.ranks[1].memory_bytes, 2.0 * (1 << 30));
-  EXPECT_EQ(c.ranks[2].memory_bytes, 3.0 * (1 << 30));
-  EXPECT_EQ(c.ranks[2].block_ms, p.ranks[2].block_ms);
-  EXPECT_EQ(host_slowdown(q, 1), 1.0);
-
-  // Two stage ranks of 1 thread on one host of 1 core: each computes at half speed while both
-  // do, at full speed alone; timed together they took 1.5x alone, less than their share of the
-  // core explains, so no interference on top.
-  StartupProfile one = q;
-  for (auto& r : one.ranks) r.host = "n", r.threads = 1, r.cores = 1;
-  EXPECT_EQ(host_slowdown(one, 1), 2.0);
-  EXPECT_EQ(host_slowdown(one, 1, 1), 1.0);
-  EXPECT_EQ(cluster_of(one).ranks[2].block_ms[2], 2 * 7.0);
-  // On 2 cores both get a core each, yet timed together they took 1.5x alone: interference 1.5.
-  for (auto& r : one.ranks) r.cores = 2;
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1), 1.5);
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1), 1.0);
-  // Rank 0 (on the same host) busy a quarter of a core per period: with one stage rank busy it
-  // takes the spare core; with both, it takes a quarter of one stage's core, and that stage holds
-  // up the pipeline: 1 / (1 - 0.25) on top.
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1, 0.25), 1.0);
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 2, 0.25), 1.5 / 0.75);
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 1, 1.5), 1 / 0.5);  // half a core beyond the spare one
-  // On 1 core the two time-slice (2x; timed together 1.5x, no interference) and rank 0's quarter
-  // of the core leaves them 0.75 of it: 2 / 0.75.
-  for (auto& r : one.ranks) r.cores = 1;
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 2, 0.25), 2 / 0.75);
-  // Rank 0 on another host costs the stage ranks nothing.
-  one.ranks[0].host = "other";
-  EXPECT_DOUBLE_EQ(host_slowdown(one, 1, 2, 0.25), 2.0);
-
-  EXPECT_THROW(read_startup_profile((tmp.path / "none.h5").string()), Error);
-}
-
-TEST(RunLogFile, WriteReadAndReport) {
-  TempDir tmp;
-  const std::string path = (tmp.path / "run.log.h5").string();
-  RunLog L = synthetic_log(9, 5, 0, 0);
-  write_run_log(path, L);
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
-  RunLogFile f = read_run_log(path);
-  EXPECT_EQ(f.run_text["command_line"], L.command_line);
-  EXPECT_EQ(f.summary["images"], 20);
-  EXPECT_NEAR(f.summary["period_s"], 0.01, 1e-12);
-  EXPECT_EQ(f.summary_text["bottleneck_cause"], "compute");
-  ASSERT_EQ(f.totals.size(), 3u);
-  EXPECT_EQ(f.totals[0]["stage"], -1);
-  EXPECT_EQ(f.totals[2]["stage"], 1);
-  EXPECT_NEAR(f.totals[1]["time_compute_s"], 0.09, 1e-12);
-  EXPECT_NEAR(f.totals[1]["wall_s"], 0.1, 1e-12);
-  // The named times plus other add up to the wall time, by construction of the totals.
-  EXPECT_NEAR(f.totals[1]["time_other_s"], 0.1 - 0.09, 1e-12);
-  EXPECT_EQ(f.totals_text[1]["energy_source"], "model edge");
-  ASSERT_EQ(f.links.size(), 3u);
-  EXPECT_EQ(std::string(f.links[1].codec), "zfp-rate:8");
-
-  const std::string report = report_text(f, path);
-  EXPECT_NE(report.find("compute ms"), std::string::npos);
-  EXPECT_NE(report.find("4.00"), std::string::npos) << report;  // ratio of stage 0's link out
-  EXPECT_NE(report.find("bottleneck: compute - stage 0 (rank 1) is busy 90%"), std::string::npos)
-      << report;
-  EXPECT_NE(report.find("energy 4.00 J, 0.200 J per image; source: model edge"), std::string::npos)
-      << report;
-
-  const std::string path_b = (tmp.path / "b.log.h5").string();
-  write_run_log(path_b, synthetic_log(4.5, 5, 0, 0));
-  const std::string cmp = compare_text(f, path, read_run_log(path_b), path_b);
-  EXPECT_NE(cmp.find("stage 0 compute ms/batch"), std::string::npos) << cmp;
-  EXPECT_NE(cmp.find("0.500"), std::string::npos) << cmp;  // 4.5 / 9
-  EXPECT_EQ(report.find("stopped by signal"), std::string::npos);
-
-  RunLog stopped = synthetic_log(9, 5, 0, 0);
-  stopped.stopped_by_signal = 15;
-  stopped.trace = false;
-  const std::string path_c = (tmp.path / "c.log.h5").string();
-  write_run_log(path_c, stopped);
-  const std::string rc = report_text(read_run_log(path_c), path_c);
-  EXPECT_NE(rc.find("stopped by signal 15 before the end"), std::string::npos) << rc;
-  EXPECT_NE(rc.find("per-batch records off"), std::string::npos) << rc;
-}
-
-TEST(RunLogFile, ClearErrors) {
-  TempDir tmp;
-  EXPECT_THROW(read_run_log((tmp.path / "none.h5").string()), Error);
-  write(tmp.path / "x.h5", "not hdf5");
-  try {
-    read_run_log((tmp.path / "x.h5").string());
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot open run log"), std::string::npos) << e.what();
-  }
-  EXPECT_EQ(default_log_path("out/run.h5"), "out/run.log.h5");
-  EXPECT_EQ(default_log_path("run.hdf"), "run.hdf.log.h5");
 }

@@ -148,6 +148,8 @@ po::options_description plan_options() {
                                          "to this machine")
     ("ranks", po::value<int>(), "instead of --cluster: N stage ranks like this machine (speed 1, "
                                "memory as below) plus a dispatcher")
+    ("profile", po::value<std::string>(), "instead of --cluster: plan as the run that wrote this "
+                 "run log did, from its measurements, options and calibration timings")
     ("max-memory", po::value<std::string>(), "with --ranks: memory per rank, e.g. 512MiB "
                                             "(default: this node's cgroup limit, else physical "
                                             "memory)")
@@ -179,17 +181,20 @@ po::options_description plan_options() {
 
 PlanCommandConfig to_plan_config(const po::variables_map& vm) {
   PlanCommandConfig c;
-  EP_CHECK_AS(ConfigError, vm.count("model"), "no model given: pass --model FILE.pt");
-  c.model = vm["model"].as<std::string>();
-  EP_CHECK_AS(ConfigError, vm.count("cluster") + vm.count("ranks") == 1,
+  if (vm.count("profile")) c.profile = vm["profile"].as<std::string>();
+  EP_CHECK_AS(ConfigError, vm.count("model") || vm.count("profile"),
+              "no model given: pass --model FILE.pt");
+  if (vm.count("model")) c.model = vm["model"].as<std::string>();
+  EP_CHECK_AS(ConfigError, vm.count("cluster") + vm.count("ranks") + vm.count("profile") == 1,
               "give exactly one of --cluster FILE (a cluster description, e.g. "
-              "configs/cluster-8-small.ini) and --ranks N (N ranks like this machine)");
+              "configs/cluster-8-small.ini) and --ranks N (N ranks like this machine), or "
+              "--profile LOG (an earlier run's measurements)");
   if (vm.count("cluster")) {
     c.cluster = vm["cluster"].as<std::string>();
     for (const char* key : {"max-memory", "bandwidth", "latency"})
       EP_CHECK_AS(ConfigError, !vm.count(key), "--", key,
                   " goes with --ranks; with --cluster, set it in ", c.cluster);
-  } else {
+  } else if (vm.count("ranks")) {
     c.ranks = vm["ranks"].as<int>();
     EP_CHECK_AS(ConfigError, c.ranks > 0, "--ranks must be positive, got ", c.ranks);
     if (vm.count("max-memory")) {

@@ -10,21 +10,18 @@
 #include <vector>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/hash.h"
 #include "edgepipe/base/host.h"
 #include "edgepipe/base/log.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/plan/plan.h"
+#include "edgepipe/plan/policy.h"
+#include "edgepipe/records/profile_log.h"
 
 namespace edgepipe {
 
 namespace {
-
-std::string shape_text(const std::vector<int64_t>& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
-}
 
 // "ranks 1-2 fast: speed 4, 2.0 GiB; rank 3: ..." (consecutive alike ranks merged).
 std::string describe_ranks(const Cluster& c) {
@@ -51,6 +48,88 @@ std::string describe_ranks(const Cluster& c) {
   return text;
 }
 
+// The chosen plan: its table, predicted period and throughput (the same line `run` prints).
+void print_decision(const PlanDecision& d, int64_t batch, std::ostream& out) {
+  const Plan& best = d.plan;
+  out << "\n";
+  out << strprintf("optimal plan (%zu stage%s, planned over %zu type%s of ranks):\n",
+                   best.stages.size(), best.stages.size() == 1 ? "" : "s", best.rank_types,
+                   best.rank_types == 1 ? "" : "s");
+  out << format_plan(best, d.model, d.cluster);
+  out << strprintf("throughput: %.3f samples/s (batch %lld / period %.3f ms)\n",
+                   best.throughput(static_cast<double>(batch)), static_cast<long long>(batch),
+                   best.period_s() * 1e3);
+  out << predicted_text(best.period_s(), static_cast<double>(batch)) << "\n";
+}
+
+// Each baseline's period on the same model and cluster, against the optimum.
+void print_baselines(const PlanDecision& d, const PlanOptions& options, std::ostream& out) {
+  const double period = d.plan.period_s();
+  out << "\nbaselines (same cost model; ratio = their period / the optimal period):\n";
+  using Planner = std::function<Plan(const ModelCosts&, const Cluster&, const PlanOptions&)>;
+  const std::vector<std::pair<const char*, Planner>> planners = {
+      {"random", plan_random},
+      {"greedy", plan_greedy},
+      {"equal-blocks", plan_equal_blocks},
+      {"pipeedge", plan_pipeedge},
+  };
+  for (const auto& [name, planner] : planners) {
+    Plan p;
+    std::string failure;
+    try {
+      p = planner(d.model, d.cluster, options);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      out << strprintf("  %-13s no plan: %s\n", name, failure.c_str());
+    } else if (!p.found()) {
+      out << strprintf("  %-13s no plan: %s\n", name, p.note.c_str());
+    } else if (!p.cost.fits) {
+      out << strprintf("  %-13s its plan does not fit in memory\n", name);
+    } else {
+      std::string ranks;
+      for (const Stage& s : p.stages) ranks += (ranks.empty() ? "" : ",") + std::to_string(s.rank);
+      out << strprintf("  %-13s period %10.3f ms  %7.2fx  %zu stage%s on rank%s %s\n", name,
+                       p.period_s() * 1e3, p.period_s() / period, p.stages.size(),
+                       p.stages.size() == 1 ? "" : "s", p.stages.size() == 1 ? "" : "s",
+                       ranks.c_str());
+    }
+  }
+}
+
+// `plan --profile LOG`: the planning step of `run` on the measurements, options and calibration
+// timings that run stored, so that it predicts the period that run predicted.
+int plan_from_profile(const PlanCommandConfig& cfg, std::ostream& out) {
+  const StoredProfile stored = read_stored_profile(cfg.profile);
+  const MeasuredIdentity& id = stored.identity;
+  if (!cfg.model.empty())
+    EP_CHECK_AS(ConfigError, sha256_file(cfg.model) == id.model_sha256, "--profile ", cfg.profile,
+                " was measured for another model than ", cfg.model, " (SHA-256 ", id.model_sha256,
+                ")");
+  out << "profile " << cfg.profile << " (" << stored.source << "): batch " << id.batch << ", "
+      << id.threads << " thread" << (id.threads == 1 ? "" : "s") << ", input "
+      << shape_text(id.input_shape) << ", codec " << id.codec << "; "
+      << stored.measurements.calibrations.size() << " calibration timings\n";
+  out << describe_profile(stored.measurements.startup,
+                          "measured at the start-up of the run of " + cfg.profile);
+  PlanDecision d;
+  try {
+    d = decide_plan(stored.measurements, stored.policy,
+                    replay_calibrations(stored.measurements.calibrations));
+  } catch (const Error& e) {
+    EP_FAIL("no plan from the profile in ", cfg.profile, ": ", e.what());
+  }
+  out << strprintf("rank 0's own work per batch: %.2f ms, %.0f%% of a core at the planned period\n",
+                   1e3 * d.dispatcher_s, 100 * d.dispatcher_share);
+  print_decision(d, id.batch, out);
+  // The baselines plan on one cluster, but here a stage's speed depends on how many stages share
+  // its host: on the cluster of the chosen plan they would look faster than they are.
+  if (cfg.baselines)
+    out << "\nbaselines: not with --profile (they do not model the ranks sharing a host)\n";
+  return 0;
+}
+
 }  // namespace
 
 Cluster plan_command_cluster(const PlanCommandConfig& cfg) {
@@ -71,6 +150,7 @@ Cluster plan_command_cluster(const PlanCommandConfig& cfg) {
 }
 
 int run_plan_command(const PlanCommandConfig& cfg, std::ostream& out) {
+  if (!cfg.profile.empty()) return plan_from_profile(cfg, out);
   // The cluster first: a bad description fails before the (slower) profile.
   const std::string cluster_name = cfg.cluster.empty() ? std::to_string(cfg.ranks) + " rank" +
                                                              (cfg.ranks == 1 ? "" : "s") +
@@ -121,58 +201,25 @@ int run_plan_command(const PlanCommandConfig& cfg, std::ostream& out) {
   } catch (const Error& e) {
     EP_FAIL("cluster ", cluster_name, " does not suit model ", cfg.model, ": ", e.what());
   }
-  PlanOptions options;
-  options.max_stages = cfg.max_stages;
-  options.group_tolerance = cfg.group_tolerance;
-  Plan best;
+  // The planning step of `run` on the described cluster: every rank its own node, so no host
+  // sharing; no calibration (the blocks were timed here, scaled by speed); no overlap.
+  PlanPolicy policy;
+  policy.max_stages = cfg.max_stages;
+  policy.group_tolerance = cfg.group_tolerance;
+  policy.overlap = "off";
+  policy.calibrate = 0;
+  PlanDecision d;
   try {
-    best = plan_optimal(costs, cluster, options);
+    d = decide_described_plan(costs, cluster, policy);
   } catch (const Error& e) {
     EP_FAIL("no plan for ", cfg.model, " on cluster ", cluster_name, ": ", e.what());
   }
-
-  const double period = best.period_s();
-  out << "\n";
-  out << strprintf("optimal plan (%zu stage%s, planned over %zu type%s of ranks):\n",
-                   best.stages.size(), best.stages.size() == 1 ? "" : "s", best.rank_types,
-                   best.rank_types == 1 ? "" : "s");
-  out << format_plan(best, costs, cluster);
-  out << strprintf("throughput: %.3f samples/s (batch %lld / period %.3f ms)\n",
-                   best.throughput(static_cast<double>(cfg.batch)),
-                   static_cast<long long>(cfg.batch), period * 1e3);
+  print_decision(d, cfg.batch, out);
   if (!cfg.baselines) return 0;
-
-  out << "\nbaselines (same cost model; ratio = their period / the optimal period):\n";
-  using Planner = std::function<Plan(const ModelCosts&, const Cluster&, const PlanOptions&)>;
-  const std::vector<std::pair<const char*, Planner>> planners = {
-      {"random", plan_random},
-      {"greedy", plan_greedy},
-      {"equal-blocks", plan_equal_blocks},
-      {"pipeedge", plan_pipeedge},
-  };
-  for (const auto& [name, planner] : planners) {
-    Plan p;
-    std::string failure;
-    try {
-      p = planner(costs, cluster, options);
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    if (!failure.empty()) {
-      out << strprintf("  %-13s no plan: %s\n", name, failure.c_str());
-    } else if (!p.found()) {
-      out << strprintf("  %-13s no plan: %s\n", name, p.note.c_str());
-    } else if (!p.cost.fits) {
-      out << strprintf("  %-13s its plan does not fit in memory\n", name);
-    } else {
-      std::string ranks;
-      for (const Stage& s : p.stages) ranks += (ranks.empty() ? "" : ",") + std::to_string(s.rank);
-      out << strprintf("  %-13s period %10.3f ms  %7.2fx  %zu stage%s on rank%s %s\n", name,
-                       p.period_s() * 1e3, p.period_s() / period, p.stages.size(),
-                       p.stages.size() == 1 ? "" : "s", p.stages.size() == 1 ? "" : "s",
-                       ranks.c_str());
-    }
-  }
+  PlanOptions options;
+  options.max_stages = cfg.max_stages;
+  options.group_tolerance = cfg.group_tolerance;
+  print_baselines(d, options, out);
   return 0;
 }
 

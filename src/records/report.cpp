@@ -1,5 +1,6 @@
 #include "edgepipe/records/report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 #include <vector>
@@ -38,7 +39,7 @@ std::vector<Row> rows_of(const RunLogFile& log) {
   for (size_t r = 0; r < log.totals.size(); ++r) {
     const auto& t = log.totals[r];
     Row row;
-    row.rank = static_cast<int>(r);
+    row.rank = static_cast<int>(get(t, "rank", static_cast<double>(r)));
     row.stage = static_cast<int>(get(t, "stage", -1));
     row.batches = get(t, "batches");
     const double b = row.batches > 0 ? row.batches : 1;
@@ -54,6 +55,9 @@ std::vector<Row> rows_of(const RunLogFile& log) {
     row.other = get(t, "time_other_s");
     rows.push_back(row);
   }
+  // In pipeline order (rank 0 first): groups are named by the job's rank, which need not be.
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row& a, const Row& b) { return a.stage < b.stage; });
   // Rank 0 sends link 1: its ratio is that link's.
   if (!rows.empty() && !log.links.empty() && log.links[0].bytes_encoded > 0)
     rows[0].ratio = log.links[0].bytes_raw / log.links[0].bytes_encoded;
@@ -73,6 +77,10 @@ std::string report_text(const RunLogFile& log, const std::string& name) {
     s << "  stopped by signal " << get(log.run, "stopped_by_signal")
       << " before the end: the figures cover the part that ran\n";
   if (get(log.run, "trace", 1) == 0) s << "  per-batch records off (--no-trace): totals only\n";
+  const std::string failure = text(log.run_text, "failure");
+  if (!failure.empty())
+    s << "  failed before the end (the figures cover what rank 0 knew): "
+      << failure.substr(0, failure.find('\n')) << "\n";
   s << "\n  stage  rank  batches  compute ms  codec ms  wait ms  util %  MB out  ratio  energy J\n";
   char line[200];
   for (const Row& r : rows_of(log)) {

@@ -60,6 +60,7 @@ struct InspectConfig {
 struct PlanCommandConfig {
   std::string model;
   std::string cluster;                // cluster description file; "" with --ranks
+  std::string profile;                // instead: plan from this run log's /profile (policy.h)
   int ranks = 0;                      // instead of --cluster: this many ranks like this machine
   std::string max_memory;             // --ranks: memory per rank ("" = what this node reports)
   std::string bandwidth = "1Gbit/s";  // --ranks: every link

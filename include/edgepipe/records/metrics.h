@@ -61,7 +61,4 @@ class ScopedTimer {
 // Seconds since an arbitrary fixed point (steady clock).
 double now_seconds();
 
-std::string counters_to_bytes(const StageCounters& c);
-StageCounters counters_from_bytes(const std::string& bytes);
-
 }  // namespace edgepipe

@@ -1,13 +1,14 @@
 // runlog: the HDF5 log of one run (docs/runlog.md documents its layout, units and every figure).
-// Rank 0 gathers every rank's counters, per-batch records and facts into a RunLog, derives the
-// summary, and writes it with write_run_log; edgepipe report reads it back with read_run_log.
+// Rank 0 gathers every rank's counters, per-batch records and facts into a RunLog (run_record.h),
+// derives the summary, and writes it with write_run_log; edgepipe report reads it back with
+// read_run_log; `--profile LOG` reads its /profile back with read_stored_profile (profile_log.h).
 #pragma once
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "edgepipe/pipeline/probe.h"
+#include "edgepipe/plan/policy.h"
 #include "edgepipe/records/metrics.h"
 #include "edgepipe/records/trace.h"
 
@@ -39,10 +40,10 @@ struct RunSummary {
   double period_s = 0;             // measured seconds per batch in steady state
   double predicted_period_s = 0;   // the planner's period (RunLog::plan_period_s)
   int bottleneck_stage = -1;       // -1: none of the stages (rank 0 or the links set the pace)
-  int bottleneck_rank = 0;
-  std::string bottleneck_cause;   // compute | codec | link | dispatcher
-  std::string bottleneck_reason;  // one sentence with the figures behind the verdict
-  double energy_j = 0;            // all ranks
+  int bottleneck_rank = 0;         // the job's rank that ran bottleneck_stage (0: rank 0)
+  std::string bottleneck_cause;    // compute | codec | link | dispatcher
+  std::string bottleneck_reason;   // one sentence with the figures behind the verdict
+  double energy_j = 0;             // all ranks
   double energy_per_image_j = 0;
   std::string energy_source;  // "RAPL", "model ..." or "mixed"
 };
@@ -52,17 +53,19 @@ struct RunLog {
   std::string command_line, config, model, model_sha256, output, start_time_utc;
   std::string versions;       // "edgepipe 0.2.0; LibTorch 1.13.0; Open MPI ...; HDF5 ..."
   int stopped_by_signal = 0;  // the run stopped early (the log covers the part that ran)
+  std::string failure;        // the error that ended the run early ("": none)
   bool trace = true;          // per-batch records kept (off: --no-trace)
+  bool complete() const { return stopped_by_signal == 0 && failure.empty(); }
   // /plan: the planner's choice and its prediction (docs/planner.md, cost model)
   std::vector<int64_t> cuts, stage_rank, stage_first_block, stage_end_block;
   std::vector<double> stage_compute_s, stage_recv_s, stage_send_s, stage_memory_bytes;
   double plan_period_s = 0;  // predicted seconds per batch (largest stage period, dispatcher)
   std::string plan_method;   // "optimal"
   bool overlap = false;      // stages computed on a thread beside their codec work (--overlap)
-  // /profile: what the ranks and links measured at start-up (reusable: --profile LOG)
-  StartupProfile profile;
+  // /profile: what the plan was made from (reusable: --profile LOG)
+  StoredProfile profile;
   // /ranks, /links
-  std::vector<RankLog> ranks;       // by rank
+  std::vector<RankLog> ranks;       // rank 0, then the stages in pipeline order
   std::vector<LinkCounters> links;  // link i+1 carries into rank i+1, the last one into rank 0
   RunSummary summary;
 };
@@ -75,18 +78,16 @@ void write_run_log(const std::string& path, const RunLog& log);
 
 // What edgepipe report needs, read back from a log file: attributes by group, tables by name.
 struct RunLogFile {
-  std::map<std::string, std::string> run_text;        // /run string attributes
-  std::map<std::string, double> run;                  // /run numeric attributes
-  std::map<std::string, double> summary;              // /summary numeric attributes
-  std::map<std::string, std::string> summary_text;    // /summary string attributes
-  std::vector<std::map<std::string, double>> totals;  // /ranks/<r>/totals, by rank
+  std::map<std::string, std::string> run_text;      // /run string attributes
+  std::map<std::string, double> run;                // /run numeric attributes
+  std::map<std::string, double> summary;            // /summary numeric attributes
+  std::map<std::string, std::string> summary_text;  // /summary string attributes
+  // /ranks/<r>/totals, by rank, each with the group's "rank" and "stage" added
+  std::vector<std::map<std::string, double>> totals;
   std::vector<std::map<std::string, std::string>> totals_text;
   std::vector<LinkCounters> links;
 };
 RunLogFile read_run_log(const std::string& path);
-
-// The start-up profile stored in a run log's /profile (for `run --profile LOG`, `plan --profile`).
-StartupProfile read_startup_profile(const std::string& path);
 
 // The default log path: OUTPUT minus ".h5", plus ".log.h5".
 std::string default_log_path(const std::string& output);

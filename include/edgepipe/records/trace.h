@@ -1,13 +1,13 @@
 // trace: per-batch records of a stage rank, facts about each rank (host, cores, CPU time, memory),
-// and the start-up exchange that aligns every rank's steady clock with rank 0's. What a stage
-// rank sends rank 0 at the end of the run (tag kTagTrace) for the run log (runlog.h).
+// and the offsets that align every rank's steady clock with rank 0's: what the run log
+// (runlog.h) holds per rank. The messages that carry them are in wire/protocol.h, the clock
+// exchange in pipeline/clock_sync.h.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "edgepipe/records/metrics.h"
-#include "edgepipe/wire/channel.h"
 
 namespace edgepipe {
 
@@ -93,22 +93,11 @@ void sample_rank_facts(RankFacts* f);
 // CPU seconds (user, system) of this process so far.
 void process_cpu_seconds(double* user, double* system);
 
-// The message of tag kTagTrace: facts + records.
-std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord>& records);
-void trace_from_bytes(const std::string& bytes, RankFacts* facts,
-                      std::vector<BatchRecord>* records);
-
-// Clock alignment at start-up. Rank 0 exchanges `rounds` ping-pongs with every other rank in
-// turn; the exchange with the smallest round trip gives that rank's offset (its clock minus rank
-// 0's, error at most half that round trip). The pings also carry `batches`, so that a stage rank
-// can reserve its trace.
+// Clock alignment, as measured at start-up (pipeline/clock_sync.h): each rank's offset (its
+// clock minus rank 0's, error at most half the round trip that measured it).
 struct ClockSync {
   std::vector<double> offset_s;  // by rank; offset_s[0] = 0
   std::vector<double> rtt_s;     // the smallest round trip, by rank
 };
-constexpr int kClockRounds = 8;
-ClockSync sync_clocks_root(Channel& ch, int64_t batches, double timeout_s);
-// A stage rank's side; returns the number of batches rank 0 announced.
-int64_t sync_clocks_worker(Channel& ch, double timeout_s);
 
 }  // namespace edgepipe

@@ -1,6 +1,7 @@
 // channel: moving byte messages between ranks without blocking. One interface, two transports:
 // MPI (the real one) and in-process (ranks as threads, so pipeline logic can be tested without
-// mpiexec). Waiting is done by wait_for(): test, then sleep briefly, with a timeout.
+// mpiexec). Waiting is done by wait_for(): test, then sleep briefly, with a timeout. The
+// messages themselves and their tags are in protocol.h.
 #pragma once
 #include <chrono>
 #include <condition_variable>
@@ -16,20 +17,6 @@
 #include "edgepipe/wire/mpi.h"
 
 namespace edgepipe {
-
-// Message tags.
-enum Tag : int {
-  kTagSetup = 1,
-  kTagReady = 2,
-  kTagData = 3,
-  kTagStats = 4,
-  kTagSignal = 5,
-  kTagStatus = 6,
-  kTagClock = 7,  // start-up clock alignment (trace.h)
-  kTagTrace = 8,  // a stage's per-batch records and facts, after its stats
-  kTagProbe = 9,  // start-up measurements (probe.h)
-  kTagPing = 10
-};  // link probes between two ranks (probe.h)
 
 class Channel {
  public:

@@ -1,0 +1,46 @@
+// planning: rank 0 decides the run's plan. It profiles the model on the first input batch
+// (shapes, memory, codec costs), measures every rank and link (probe.h) or takes an earlier
+// run's measurements (--profile LOG, refused if they were made for another model, batch, thread
+// count, input shape or codec), and gives them to the planning step (plan/policy.h), which
+// times candidate stages on rank 0 through a callback; then builds each stage's set-up.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgepipe/base/log.h"
+#include "edgepipe/cli/config.h"
+#include "edgepipe/model/graph.h"
+#include "edgepipe/plan/policy.h"
+#include "edgepipe/wire/channel.h"
+#include "edgepipe/wire/protocol.h"
+
+namespace edgepipe {
+
+// Everything set-up decides, kept for the run, its log and the outputs file's attributes.
+struct RunPlan {
+  StoredProfile profile;              // what the plan was made from (the log's /profile)
+  PlanDecision decision;              // the planner's stages, ranks and predicted costs
+  std::vector<int> members;           // rank 0, then the rank of each stage (RemappedChannel)
+  std::vector<int64_t> node_cuts;     // node positions where the model is cut
+  std::vector<StageSetup> setups;     // one per stage, in pipeline order
+  uint64_t max_out_bytes = 0;         // largest frame rank 0 receives
+  uint64_t max_out_tensor_bytes = 0;  // the most tensor bytes such a frame decodes to
+  size_t num_stages() const { return setups.size(); }
+};
+
+// The planning options of `cfg` for a job of `ranks` ranks.
+PlanPolicy policy_of(const RunConfig& cfg, int ranks);
+
+// Rank 0's part of set-up up to the plan. `read_s`: what reading and checking one input batch
+// costs rank 0; `identity`: what this run's measurements are valid for. Ranks the plan leaves
+// out get nothing to do (setup.h).
+RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& input, double read_s,
+                 const MeasuredIdentity& identity, Channel& ch, const Log& log);
+
+// The start-up table, the plan's table and the predicted period, for rank 0's log.
+std::string describe_plan(const ModelGraph& mg, const RunPlan& plan, const RunConfig& cfg);
+
+}  // namespace edgepipe

@@ -1,0 +1,125 @@
+// protocol: every message of edgepipe's wire protocol besides the data frames (frame.h): the
+// tags, and the layout of each message with its encoder and decoder. What is sent when:
+//
+//   rank 0 -> stage  kTagProbe   start-up measurements: a ProfileRequest, then ProbeOrders
+//   stage -> rank 0  kTagProbe   answers: a RankProfile (after loading, after each timing),
+//                                a measured Link (after a ping-pong it initiated)
+//   stage <-> stage  kTagPing    link probes: opaque bytes there and back (probe.h)
+//   rank 0 -> stage  kTagSetup   StageSetup: the stage to run, or nothing to do, or failure
+//   stage -> rank 0  kTagReady   "" when the stage is loaded, else what went wrong (text)
+//   rank 0 <-> stage kTagClock   ClockPing and its answer, kClockRounds times (clock_sync.h)
+//   rank 0 <-> stage kTagData    frames (frame.h): inputs, activations, outputs, end of stream
+//   rank 0 -> stage  kTagStatus  the watchdog's question (kStatusRequest); the stage answers
+//                                with one line of text: what it waits for (watchdog.h)
+//   stage -> rank 0  kTagSignal  a signal notice: this rank was asked to stop (SIGTERM, ...)
+//   stage -> rank 0  kTagStats   StageCounters, at the end of the stream
+//   stage -> rank 0  kTagTrace   RankFacts + BatchRecords, after the counters
+//
+// All ranks run the same build on the same architecture, so values travel as they are in
+// memory; every decoder checks sizes and names the message it could not read.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgepipe/plan/measured.h"
+#include "edgepipe/records/metrics.h"
+#include "edgepipe/records/trace.h"
+#include "edgepipe/wire/frame.h"
+
+namespace edgepipe {
+
+enum Tag : int {
+  kTagSetup = 1,
+  kTagReady = 2,
+  kTagData = 3,
+  kTagStats = 4,
+  kTagSignal = 5,
+  kTagStatus = 6,
+  kTagClock = 7,
+  kTagTrace = 8,
+  kTagProbe = 9,
+  kTagPing = 10,
+};
+
+// ---- set-up (kTagSetup) ----
+
+// What rank 0 sends a stage rank once the plan is made.
+struct StageSetup {
+  bool ok = true;              // false: rank 0 failed to set up; the worker just exits
+  bool nothing_to_do = false;  // with ok false: there was no work (not a failure)
+  int stage = 0;               // 0-based stage index
+  int num_stages = 0;
+  int prev = 0;                    // rank that sends this stage its inputs
+  int next = 0;                    // rank this stage sends its outputs to
+  std::vector<TensorMeta> inputs;  // the stage's inputs at full batch size (for warm-up)
+  uint64_t max_in_bytes = 0;       // largest frame this stage can receive
+  CodecSpec out_codec;             // codec of the link this stage sends on (codec_spec.h)
+  bool overlap = false;            // run the blocks on a compute thread, beside the codec work
+                                   // (--overlap; rank 0 decides)
+  std::vector<int32_t> members;    // the job's ranks in pipeline order: rank 0, then the rank of
+                                   // each stage; prev and next count in this order
+                                   // (RemappedChannel)
+  std::string module_bytes;        // the stage's TorchScript archive
+
+  std::string to_bytes() const;
+  static StageSetup from_bytes(const std::string& bytes);
+};
+
+// ---- start-up measurements (kTagProbe) ----
+
+enum class ProbeKind : uint8_t { profile = 1, ping = 2, done = 3, time = 4 };
+
+// The first message: the model's blocks as stage archives and one input batch as a frame.
+struct ProfileRequest {
+  std::vector<std::string> blocks;
+  std::string input_frame;
+  bool optimize = true;
+  std::string to_bytes() const;
+  static ProfileRequest from_bytes(const std::string& bytes);
+};
+
+// Then orders: time your blocks (time), ping-pong with `peer` (ping), or done.
+struct ProbeOrder {
+  ProbeKind kind = ProbeKind::done;
+  int32_t peer = 0;        // ping: the other rank
+  bool initiator = false;  // ping: this rank sends first and reports the link
+  int64_t bytes = 0;       // ping: size of the large message
+  std::string to_bytes() const;
+  static ProbeOrder from_bytes(const std::string& bytes);
+};
+
+std::string rank_profile_to_bytes(const RankProfile& p);
+RankProfile rank_profile_from_bytes(const std::string& bytes);
+std::string link_to_bytes(const Link& link);
+Link link_from_bytes(const std::string& bytes);
+
+// ---- clock alignment (kTagClock) ----
+
+// Rank 0's ping: its clock, and the number of batches to come (so that a stage reserves its
+// trace). The answer is the stage's clock (a double).
+struct ClockPing {
+  double t_root = 0;
+  int64_t batches = 0;
+};
+std::string clock_ping_to_bytes(const ClockPing& p);
+ClockPing clock_ping_from_bytes(const std::string& bytes);
+std::string clock_answer_to_bytes(double t_rank);
+double clock_answer_from_bytes(const std::string& bytes);
+
+// ---- watchdog (kTagStatus) and stop notices (kTagSignal) ----
+
+constexpr const char* kStatusRequest = "?";
+std::string signal_notice_to_bytes(int signal);
+// The signal number; SIGTERM (15) for a notice of the wrong size.
+int signal_notice_from_bytes(const std::string& bytes);
+
+// ---- end of stream (kTagStats, kTagTrace) ----
+
+std::string counters_to_bytes(const StageCounters& c);
+StageCounters counters_from_bytes(const std::string& bytes);
+std::string trace_to_bytes(const RankFacts& facts, const std::vector<BatchRecord>& records);
+void trace_from_bytes(const std::string& bytes, RankFacts* facts,
+                      std::vector<BatchRecord>* records);
+
+}  // namespace edgepipe

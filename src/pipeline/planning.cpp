@@ -1,0 +1,195 @@
+#include "edgepipe/pipeline/planning.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "edgepipe/base/error.h"
+#include "edgepipe/model/profile.h"
+#include "edgepipe/model/stage.h"
+#include "edgepipe/pipeline/probe.h"
+#include "edgepipe/pipeline/setup.h"
+#include "edgepipe/records/profile_log.h"
+#include "edgepipe/wire/frame.h"
+
+namespace edgepipe {
+
+PlanPolicy policy_of(const RunConfig& cfg, int ranks) {
+  PlanPolicy p;
+  p.stages = cfg.stages;
+  p.max_stages = cfg.max_stages;
+  p.group_tolerance = cfg.group_tolerance;
+  p.overlap = cfg.overlap;
+  p.calibrate = cfg.calibrate;
+  for (int l = 1; l <= ranks; ++l)
+    if (cfg.codecs.for_link(l).kind != CodecKind::raw) p.coded_links.push_back(l);
+  return p;
+}
+
+namespace {
+
+// The distinct codecs of the job's links: the planner charges each cut the costliest, since it
+// cannot know before planning which link a cut will travel on.
+std::vector<CodecSpec> link_codecs(const RunConfig& cfg, int links) {
+  std::vector<CodecSpec> out;
+  for (int l = 1; l <= links; ++l)
+    if (std::find(out.begin(), out.end(), cfg.codecs.for_link(l)) == out.end())
+      out.push_back(cfg.codecs.for_link(l));
+  return out;
+}
+
+// A saved profile must describe this job: as many ranks, as many blocks, and measured for the
+// same model, batch, threads, input shape and codecs.
+StoredProfile load_profile(const RunConfig& cfg, int ranks, size_t blocks,
+                           const MeasuredIdentity& identity) {
+  StoredProfile p = read_stored_profile(cfg.profile);
+  const StartupProfile& sp = p.measurements.startup;
+  EP_CHECK_AS(ConfigError, static_cast<int>(sp.ranks.size()) == ranks, "--profile ", cfg.profile,
+              " was measured with ", sp.ranks.size(), " ranks but this job has ", ranks);
+  EP_CHECK_AS(ConfigError, sp.ranks[1].block_ms.size() == blocks, "--profile ", cfg.profile,
+              " has ", sp.ranks[1].block_ms.size(), " blocks but this model has ", blocks,
+              ": it was measured for another model");
+  const std::string differs = identity_differences(p.identity, identity);
+  EP_CHECK_AS(ConfigError, differs.empty(), "--profile ", cfg.profile,
+              " was measured for another job: ", differs);
+  return p;
+}
+
+// Every rank and link, measured now: each stage rank gets the blocks and the input batch.
+StartupProfile measure_ranks(const ModelGraph& mg, const ModelProfile& prof,
+                             const at::Tensor& input, const RunConfig& cfg, Channel& ch,
+                             const Log& log) {
+  std::vector<std::string> blocks;
+  for (const auto& m : block_modules(mg)) blocks.push_back(save_module_bytes(m));
+  std::vector<char> frame;
+  encode_frame(0, 0, {input.contiguous()}, frame);
+  int64_t largest = 0;
+  for (const auto& metas : prof.cut_metas)
+    largest = std::max<int64_t>(largest, static_cast<int64_t>(frame_bound(metas)));
+  return probe_cluster(ch, blocks, std::string(frame.data(), frame.size()),
+                       std::min<int64_t>(largest, 4 << 20), cfg, log);
+}
+
+// A codec on a link fast enough to move the raw frame quicker than the codec codes it slows the
+// pipeline down (zfp on shared memory: 20 ms of coding to save 0.3 ms on the wire). The plan
+// charges it either way; this says so, with the link speed below which the codec pays.
+void advise_codecs(const RunPlan& p, const ModelProfile& prof, const RunConfig& cfg,
+                   const Log& log) {
+  const auto& st = p.decision.plan.stages;
+  const size_t k = st.size();
+  for (size_t l = 1; l <= k + 1; ++l) {
+    const CodecSpec& codec = cfg.codecs.for_link(static_cast<int>(l));
+    if (codec.kind == CodecKind::raw) continue;
+    const auto costs = std::find_if(prof.codecs.begin(), prof.codecs.end(),
+                                    [&](const CutCodecCosts& c) { return c.codec == codec; });
+    if (costs == prof.codecs.end()) continue;
+    // Link l carries cut `cut` from rank `from` to rank `to` (pipeline order, docs/codecs.md).
+    const size_t cut = l == 1 ? 0 : l == k + 1 ? st.back().end : st[l - 1].first;
+    const size_t from = l == 1 ? 0 : st[l - 2].rank, to = l == k + 1 ? 0 : st[l - 1].rank;
+    const double raw = static_cast<double>(frame_bound(prof.cut_metas.at(cut)));
+    const double saved = raw - static_cast<double>(costs->frame_bytes.at(cut));
+    const double coding_s = (costs->encode_ms.at(cut) + costs->decode_ms.at(cut)) / 1e3;
+    const double bandwidth = p.decision.cluster.links.at(from).at(to).bandwidth_Bps;
+    if (saved <= 0 || coding_s < 0.05 * p.decision.plan.period_s() || coding_s <= saved / bandwidth)
+      continue;
+    log.warn(strprintf(
+        "link %zu (rank %zu -> rank %zu): %s takes %s per batch to encode and "
+        "decode, to save %s that this link (%s) moves in %s: raw is faster here; "
+        "the codec pays on links slower than %s",
+        l, from, to, codec.name().c_str(), format_duration(coding_s).c_str(),
+        format_bytes(saved).c_str(), format_bandwidth(bandwidth).c_str(),
+        format_duration(saved / bandwidth).c_str(), format_bandwidth(saved / coding_s).c_str()));
+  }
+}
+
+// The plan's consequences: its stages' ranks in pipeline order, the cuts, each stage's set-up.
+void lay_out(RunPlan& p, const ModelGraph& mg, const ModelProfile& prof, const RunConfig& cfg,
+             int ranks, const Log& log) {
+  const std::vector<Stage>& stages = p.decision.plan.stages;
+  const int num_stages = static_cast<int>(stages.size());
+  if (cfg.stages && static_cast<size_t>(num_stages) != cfg.stages)
+    log.warn("--stages " + std::to_string(cfg.stages) +
+             ": the planner found no better plan than one of " + std::to_string(num_stages) +
+             " stages");
+  // Links count in pipeline order: link s + 1 carries into stage s, link k + 1 back to rank 0.
+  for (int l = num_stages + 2; l <= ranks; ++l)
+    EP_CHECK(cfg.codecs.for_link(l) == cfg.codecs.all, "--codec names link ", l,
+             " but the plan has ", num_stages, " stages: links 1..", num_stages + 1);
+  p.members.push_back(0);
+  for (const Stage& st : stages) p.members.push_back(static_cast<int>(st.rank));
+  for (int s = 1; s < num_stages; ++s)
+    p.node_cuts.push_back(static_cast<int64_t>(mg.cuts[stages[s].first]));
+  p.setups = stage_setups(mg, prof, p.decision, cfg.codecs, p.members);
+  p.max_out_bytes = frame_bound(prof.cut_metas.back());
+  for (const auto& m : prof.cut_metas.back())
+    p.max_out_tensor_bytes += static_cast<uint64_t>(m.bytes());
+}
+
+}  // namespace
+
+RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& input, double read_s,
+                 const MeasuredIdentity& identity, Channel& ch, const Log& log) {
+  const int K = ch.size();
+  cfg.codecs.check_links(K);
+  EP_CHECK(cfg.stages <= mg.num_blocks(), "--stages ", cfg.stages, ": the model has ",
+           mg.num_blocks(), " blocks, too few for ", cfg.stages, " stages");
+  EP_CHECK(cfg.stages < static_cast<size_t>(K), "--stages ", cfg.stages, " needs ", cfg.stages + 1,
+           " ranks (rank 0 dispatches) but the job has ", K);
+  RunPlan p;
+  if (!cfg.profile.empty()) {  // checked before any slow work
+    p.profile = load_profile(cfg, K, mg.num_blocks(), identity);
+    log.info("planning from the profile in " + cfg.profile);
+    p.profile.source = "from " + cfg.profile;
+  }
+  ProfileOptions po;
+  po.warmup = 1;
+  po.reps = 3;  // rank 0's block times only calibrate the others' (policy.h)
+  po.optimize = cfg.optimize;
+  po.codecs = link_codecs(cfg, K);
+  const ModelProfile prof = profile_model(mg, input, po);
+  // Calibration times the planned stages as they will run, here on rank 0; with a saved profile,
+  // its timings are replayed (and only a plan it never timed is timed now).
+  CalibrateFn timing = [&](const std::vector<size_t>& bounds) {
+    return time_stages(mg, bounds, input, cfg.optimize);
+  };
+  if (cfg.profile.empty()) {
+    p.profile.measurements.startup = measure_ranks(mg, prof, input, cfg, ch, log);
+    p.profile.measurements.model = model_costs(prof);
+    p.profile.measurements.read_s = read_s;
+    p.profile.source = "measured at start-up";
+  } else {
+    timing = replay_calibrations(p.profile.measurements.calibrations, timing);
+  }
+  p.profile.measurements.block_nodes = mg.cuts;
+  p.profile.identity = identity;
+  p.profile.policy = policy_of(cfg, K);
+  p.decision = decide_plan(p.profile.measurements, p.profile.policy, timing);
+  p.profile.measurements.calibrations = p.decision.calibrations;
+  log.info(
+      strprintf("rank 0's own work per batch (reading and checking inputs, its codec): "
+                "%.2f ms, %.0f%% of a core at the planned period",
+                1e3 * p.decision.dispatcher_s, 100 * p.decision.dispatcher_share));
+  lay_out(p, mg, prof, cfg, K, log);
+  advise_codecs(p, prof, cfg, log);
+  return p;
+}
+
+std::string describe_plan(const ModelGraph& mg, const RunPlan& p, const RunConfig& cfg) {
+  std::ostringstream s;
+  const size_t k = p.num_stages(), idle = p.decision.cluster.num_stage_ranks() - k;
+  s << describe_profile(p.profile.measurements.startup,
+                        cfg.profile.empty()
+                            ? "measured at start-up"
+                            : "measured at the start-up of the run of " + cfg.profile);
+  s << "plan: " << k << " stages over " << mg.nodes.size() << " nodes (" << mg.num_blocks()
+    << " blocks)";
+  if (idle) s << "; " << idle << " rank" << (idle == 1 ? "" : "s") << " left idle";
+  s << "\n" << format_plan(p.decision.plan, p.decision.model, p.decision.cluster);
+  if (p.decision.overlap)
+    s << "overlap: each stage computes on a thread of its own beside its decode and encode "
+         "(--overlap "
+      << cfg.overlap << ")\n";
+  s << predicted_text(p.decision.plan.period_s(), static_cast<double>(cfg.batch)) << "\n";
+  return s.str();
+}
+
+}  // namespace edgepipe

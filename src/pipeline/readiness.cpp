@@ -1,0 +1,70 @@
+#include "edgepipe/pipeline/readiness.h"
+
+#include <functional>
+
+#include "edgepipe/base/error.h"
+#include "edgepipe/base/host.h"
+#include "edgepipe/plan/cluster.h"
+
+namespace edgepipe {
+
+namespace {
+
+// Loads the stage, optimises it for inference (checked against the unoptimised stage) and runs
+// it twice so that the JIT's profiling runs and one-time allocations happen before the first
+// real batch.
+StageRunner prepare_stage(const StageSetup& setup, bool optimize, const Log& log) {
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<c10::ScalarType> dtypes;
+  for (const auto& m : setup.inputs) {
+    shapes.push_back(m.shape);
+    dtypes.push_back(m.dtype);
+  }
+  std::vector<at::Tensor> sample = random_inputs(shapes, dtypes);
+  auto load = [&] { return load_module_bytes(setup.module_bytes); };
+  std::string why;
+  torch::jit::Module module = optimize ? optimize_checked(load, sample, 1e-5, &why) : load();
+  if (!why.empty()) log.warn("stage " + std::to_string(setup.stage) + ": " + why);
+  StageRunner stage(module);
+  for (int i = 0; i < 2; ++i) stage.run(sample);
+  return stage;
+}
+
+}  // namespace
+
+std::optional<StageRunner> load_stage_and_report(Channel& ch, const StageSetup& setup,
+                                                 bool optimize, const std::string& max_memory,
+                                                 double timeout_s, const Log& log) {
+  std::optional<StageRunner> stage;
+  std::string problem;
+  try {
+    // The stage's weights plus its frame buffers (two in, two out) must fit this rank's memory.
+    std::string source;
+    const int64_t limit = rank_memory_limit(max_memory, &source);
+    const double need = static_cast<double>(setup.module_bytes.size()) + 4.0 * setup.max_in_bytes;
+    EP_CHECK(limit <= 0 || need <= static_cast<double>(limit), "the stage needs about ",
+             format_bytes(need), " (weights ", format_bytes(setup.module_bytes.size()),
+             " + frame buffers) but this rank may use ", format_bytes(limit), " (", source, ")");
+    stage.emplace(prepare_stage(setup, optimize, log));
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  send_bytes(ch, 0, kTagReady, problem, timeout_s);
+  if (!problem.empty()) {
+    log.error("stage " + std::to_string(setup.stage) + ": " + problem);
+    stage.reset();
+  }
+  return stage;
+}
+
+void await_stages_ready(Channel& ch, const std::vector<int>& members, double timeout_s) {
+  for (size_t rank = 1; rank < members.size(); ++rank) {
+    const std::string problem =
+        recv_bytes(ch, static_cast<int>(rank), kTagReady, timeout_s,
+                   "rank " + std::to_string(members[rank]) + " to load its stage");
+    EP_CHECK(problem.empty(), "rank ", members[rank], " could not set up stage ", rank - 1, ": ",
+             problem);
+  }
+}
+
+}  // namespace edgepipe

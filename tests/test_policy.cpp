@@ -1,0 +1,189 @@
+// The planning step (plan/policy.h) on tables: calibration through a callback and its replay,
+// the stage-count search on a shared host, the described cluster's exact optimum, and what a
+// stored profile is valid for. The pure planner library alone (no Torch, no MPI, no HDF5).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "edgepipe/base/error.h"
+#include "edgepipe/plan/measured.h"
+#include "edgepipe/plan/policy.h"
+
+using namespace edgepipe;
+
+namespace {
+
+constexpr size_t kNodesPerBlock = 10;  // block b is nodes [10 b, 10 (b + 1))
+
+// `stage_ranks` ranks of one thread on one host of `cores` cores (rank 0 there too), every link
+// fast; a chain of blocks of the given times (ms), small cuts.
+PlanMeasurements shared_host(size_t stage_ranks, double cores, const std::vector<double>& ms) {
+  PlanMeasurements m;
+  StartupProfile& sp = m.startup;
+  sp.seconds = 1;
+  sp.ranks.resize(stage_ranks + 1);
+  for (size_t r = 0; r <= stage_ranks; ++r) {
+    RankProfile& p = sp.ranks[r];
+    p.host = "node";
+    p.threads = 1;
+    p.cores = cores;
+    p.memory_limit = int64_t(1) << 34;
+    p.memory_source = "--max-memory";
+    p.ranks_on_host = static_cast<int>(stage_ranks + 1);
+    if (r > 0) p.block_ms = ms;
+  }
+  sp.links.assign(stage_ranks + 1, std::vector<Link>(stage_ranks + 1, Link{1e-5, 1e9}));
+  for (double t : ms) m.model.blocks.push_back(BlockCost{t, 1e6, 1e5});
+  m.model.cut_bytes.assign(ms.size() + 1, 1e4);
+  for (size_t b = 0; b <= ms.size(); ++b) m.block_nodes.push_back(b * kNodesPerBlock);
+  return m;
+}
+
+// A stage run as one module takes `fraction` of its blocks' times added up.
+CalibrateFn timing_at(const PlanMeasurements& m, double fraction, int* calls) {
+  return [&m, fraction, calls](const std::vector<size_t>& bounds) {
+    ++*calls;
+    std::vector<double> ms;
+    for (size_t s = 0; s + 1 < bounds.size(); ++s) {
+      double sum = 0;
+      for (size_t b = bounds[s] / kNodesPerBlock; b < bounds[s + 1] / kNodesPerBlock; ++b)
+        sum += m.model.blocks[b].ref_ms;
+      ms.push_back(fraction * sum);
+    }
+    return ms;
+  };
+}
+
+bool same_stages(const Plan& a, const Plan& b) {
+  if (a.stages.size() != b.stages.size()) return false;
+  for (size_t s = 0; s < a.stages.size(); ++s)
+    if (a.stages[s].rank != b.stages[s].rank || a.stages[s].first != b.stages[s].first ||
+        a.stages[s].end != b.stages[s].end)
+      return false;
+  return true;
+}
+
+}  // namespace
+
+// What `run --profile LOG` and `plan --profile LOG` rely on: the measurements a run stored and
+// the timings its calibration made give the same plan and the same period, without timing.
+TEST(Policy, ReplayedCalibrationsGiveTheSamePlanAndPeriod) {
+  const PlanMeasurements m = shared_host(2, 2, {4, 3, 5, 2, 6, 4});
+  PlanPolicy policy;
+  int calls = 0;
+  const PlanDecision measured = decide_plan(m, policy, timing_at(m, 0.7, &calls));
+  ASSERT_GT(calls, 0);
+  EXPECT_EQ(measured.calibrations.size(), static_cast<size_t>(calls));
+  EXPECT_EQ(measured.plan.stages.size(), 2u);
+  // Calibration counted: the stages run at 0.7 of their blocks' times.
+  PlanPolicy uncalibrated = policy;
+  uncalibrated.calibrate = 0;
+  const double plain = decide_plan(m, uncalibrated, CalibrateFn()).plan.period_s();
+  EXPECT_NEAR(measured.plan.period_s(), 0.7 * plain, 1e-9 * plain);
+
+  const PlanDecision replayed = decide_plan(m, policy, replay_calibrations(measured.calibrations));
+  EXPECT_EQ(replayed.plan.period_s(), measured.plan.period_s());
+  EXPECT_TRUE(same_stages(replayed.plan, measured.plan));
+  EXPECT_EQ(replayed.overlap, measured.overlap);
+  EXPECT_EQ(replayed.dispatcher_share, measured.dispatcher_share);
+  ASSERT_EQ(replayed.calibrations.size(), measured.calibrations.size());
+  for (size_t i = 0; i < measured.calibrations.size(); ++i) {
+    EXPECT_EQ(replayed.calibrations[i].node_bounds, measured.calibrations[i].node_bounds);
+    EXPECT_EQ(replayed.calibrations[i].stage_ms, measured.calibrations[i].stage_ms);
+  }
+}
+
+TEST(Policy, ReplayAsksOnlyForTimingsItDoesNotHave) {
+  int calls = 0;
+  const CalibrateFn otherwise = [&](const std::vector<size_t>& bounds) {
+    ++calls;
+    return std::vector<double>(bounds.size() - 1, 9.0);
+  };
+  const CalibrateFn replay = replay_calibrations({Calibration{{0, 20, 60}, {1.5, 2.5}}}, otherwise);
+  EXPECT_EQ(replay({0, 20, 60}), (std::vector<double>{1.5, 2.5}));
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(replay({0, 30, 60}), (std::vector<double>{9.0, 9.0}));
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(replay_calibrations({})({0, 10}).empty());  // nothing stored, nothing to ask
+}
+
+// Three stage ranks on two cores: three stages time-slice (1.5x each), so two are as fast and
+// the tie goes to fewer stages, leaving a rank idle (docs/planner.md, "Sharing a host").
+TEST(Policy, SharedHostPlansNoMoreStagesThanItsCoresRun) {
+  const PlanMeasurements m = shared_host(3, 2, {3, 3, 3, 3, 3, 3});
+  PlanPolicy policy;
+  policy.calibrate = 0;
+  const PlanDecision d = decide_plan(m, policy, CalibrateFn());
+  EXPECT_EQ(d.plan.stages.size(), 2u);
+  EXPECT_EQ(d.busy_stages, 2u);
+  EXPECT_NEAR(d.plan.period_s(), 9e-3, 1e-6);
+  // --stages 3 asks for three anyway: then each is 1.5x slower.
+  policy.stages = policy.max_stages = 3;
+  const PlanDecision three = decide_plan(m, policy, CalibrateFn());
+  EXPECT_EQ(three.plan.stages.size(), 3u);
+  EXPECT_NEAR(three.plan.period_s(), 1.5 * 6e-3, 1e-6);
+}
+
+// Rank 0's own work per batch takes a share of its host (reading a batch takes a quarter of the
+// stages' period alone), which the stage that loses it pays as 1 / (1 - x): both stage ranks
+// hold a core each, so it settles at x = 0.2, a period of 12.5 ms instead of 10.
+TEST(Policy, DispatcherShareSlowsTheStagesOnItsHost) {
+  PlanMeasurements m = shared_host(2, 2, {5, 5, 5, 5});
+  PlanPolicy policy;
+  policy.calibrate = 0;
+  const double alone = decide_plan(m, policy, CalibrateFn()).plan.period_s();
+  m.read_s = 0.25 * alone;
+  const PlanDecision d = decide_plan(m, policy, CalibrateFn());
+  EXPECT_NEAR(alone, 10e-3, 1e-6);
+  EXPECT_NEAR(d.plan.period_s(), 12.5e-3, 0.2e-3);
+  EXPECT_NEAR(d.dispatcher_share, m.read_s / d.plan.period_s(), 0.011);
+  EXPECT_EQ(d.dispatcher_s, m.read_s);
+}
+
+// On a described cluster (every rank its own node) the policy is the exact planner.
+TEST(Policy, DescribedClusterGetsTheExactOptimum) {
+  ModelCosts costs;
+  for (double t : {7.0, 2.0, 9.0, 4.0, 4.0, 8.0, 1.0}) costs.blocks.push_back({t, 2e6, 1e5});
+  costs.cut_bytes = {6e5, 1e5, 3e5, 2e5, 1e5, 4e5, 1e5, 4e3};
+  Cluster cluster = uniform_cluster(4, 1.0, 1e9, Link{1e-4, 1.25e7});
+  cluster.ranks[2].speed = 2;
+  PlanPolicy policy;
+  policy.group_tolerance = 0;
+  policy.overlap = "off";
+  policy.calibrate = 0;
+  const PlanDecision d = decide_described_plan(costs, cluster, policy);
+  const Plan exact = plan_optimal(costs, cluster, PlanOptions{});
+  EXPECT_EQ(d.plan.period_s(), exact.period_s());
+  EXPECT_TRUE(same_stages(d.plan, exact));
+  EXPECT_FALSE(d.overlap);
+  policy.max_stages = 1;
+  EXPECT_EQ(decide_described_plan(costs, cluster, policy).plan.stages.size(), 1u);
+}
+
+TEST(Policy, CodecLinks) {
+  PlanPolicy p;
+  p.coded_links = {1, 3};
+  EXPECT_TRUE(p.codec_on(1));
+  EXPECT_FALSE(p.codec_on(2));
+  EXPECT_TRUE(p.codec_on(3));
+  EXPECT_EQ(predicted_text(0.02, 4), "predicted: 20.00 ms per batch, 200.00 images/s");
+}
+
+// `--profile LOG` is refused for another job, naming every difference.
+TEST(Measured, IdentityDifferencesNameWhatDiffers) {
+  const MeasuredIdentity a{"aaaa", 2, 1, {3, 32, 32}, "raw"};
+  EXPECT_EQ(identity_differences(a, a), "");
+  MeasuredIdentity b = a;
+  b.model_sha256 = "bbbb";
+  b.batch = 4;
+  b.threads = 2;
+  b.input_shape = {3, 64, 64};
+  b.codec = "lz4";
+  EXPECT_EQ(identity_differences(a, b),
+            "model SHA-256 aaaa (this run bbbb); batch 2 (this run 4); threads 1 (this run 2); "
+            "input shape 3x32x32 (this run 3x64x64); codec raw (this run lz4)");
+  MeasuredIdentity c = a;
+  c.batch = 8;
+  EXPECT_EQ(identity_differences(a, c), "batch 2 (this run 8)");
+}
