@@ -135,7 +135,10 @@ Cluster pipeedge_view(const Cluster& c) {
 
 Plan plan_pipeedge(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   validate_problem(m, c);
-  Plan seen = plan_optimal(m, pipeedge_view(c), o);
+  PlanOptions no_replicas = o;  // PipeEdge plans one device per stage
+  no_replicas.max_replicas = 1;
+  no_replicas.min_replicas = 0;
+  Plan seen = plan_optimal(m, pipeedge_view(c), no_replicas);
   Plan p = finish("pipeedge", m, c, seen.stages);
   p.rank_types = seen.rank_types;
   char buf[96];
@@ -143,6 +146,27 @@ Plan plan_pipeedge(const ModelCosts& m, const Cluster& c, const PlanOptions& o) 
                 seen.cost.period_s * 1e3);
   p.note = buf;
   return p;
+}
+
+Plan plan_single_pipeline(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
+  PlanOptions single = o;
+  single.max_replicas = 1;
+  single.min_replicas = 0;
+  Plan p = plan_optimal(m, c, single);
+  p.method = "single-pipeline";
+  return p;
+}
+
+Plan plan_data_parallel(const ModelCosts& m, const Cluster& c, const PlanOptions&) {
+  validate_problem(m, c);
+  std::vector<size_t> ranks;
+  for (size_t r = 1; r <= c.num_stage_ranks(); ++r)
+    if (evaluate_plan(m, c, {{r, 0, m.num_blocks()}}).fits) ranks.push_back(r);
+  if (ranks.empty())
+    return finish("data-parallel", m, c, {}, "no stage rank holds the whole model");
+  Stage s{ranks.front(), 0, m.num_blocks()};
+  if (ranks.size() > 1) s.ranks = ranks;
+  return finish("data-parallel", m, c, {s});
 }
 
 }  // namespace edgepipe

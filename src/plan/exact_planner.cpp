@@ -10,6 +10,7 @@
 #include "edgepipe/base/error.h"
 #include "memory_check.h"
 #include "planner_common.h"
+#include "replica_planner.h"
 #include "stage_rule.h"
 #include "typed_problem.h"
 
@@ -440,9 +441,10 @@ ComboSpace typed_combos(const TypedInstance& t, size_t K, const PlanOptions& o) 
   return s;
 }
 
-}  // namespace
-
-Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
+// The optimal plan without replicas; *typed_period: its period as the DP computed it over types
+// (with group_tolerance > 0 an upper bound on its true one).
+Plan plan_single(const ModelCosts& m, const Cluster& c, const PlanOptions& o,
+                 double* typed_period) {
   validate_problem(m, c);
   const auto [Kmin, K] = stage_range(m, c, o);
   const RankTypes types = group_ranks(m, c, o.group_tolerance);
@@ -453,6 +455,7 @@ Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   ExactPlanner dp(m, t, s, Kmin, K);
   const double period = dp.phase1();
   EP_CHECK(period != kInf, "internal error: no plan found although the model fits in memory");
+  *typed_period = period;
   const auto typed_stages = dp.phase2();
   // Types -> ranks: each stage takes the lowest-numbered unused rank of its type.
   std::vector<size_t> next_member(t.T, 0);
@@ -462,6 +465,20 @@ Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
   Plan p = finish("optimal", m, c, std::move(stages));
   p.rank_types = t.T;
   return p;
+}
+
+}  // namespace
+
+Plan plan_optimal(const ModelCosts& m, const Cluster& c, const PlanOptions& o) {
+  double typed_period = kInf;
+  if (o.max_replicas == 1 && o.min_replicas <= 1) return plan_single(m, c, o, &typed_period);
+  // With replicas: the best plan without them (which also says when nothing fits in memory at
+  // all) bounds the search from above, unless a minimum of replicas leaves it out of the space.
+  PlanOptions single = o;
+  single.max_replicas = 1;
+  single.min_replicas = 0;
+  plan_single(m, c, single, &typed_period);
+  return plan_with_replicas(m, c, o, o.min_replicas <= 1 ? typed_period : kInf);
 }
 
 }  // namespace edgepipe

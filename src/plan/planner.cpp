@@ -38,6 +38,12 @@ Plan finish(const std::string& method, const ModelCosts& m, const Cluster& c,
   return p;
 }
 
+size_t Plan::ranks_used() const {
+  size_t ranks = 0;
+  for (const Stage& s : stages) ranks += s.ranks.empty() ? 1 : s.ranks.size();
+  return ranks;
+}
+
 double Plan::period_s() const { return found() && cost.fits ? cost.period_s : kInf; }
 
 }  // namespace edgepipe

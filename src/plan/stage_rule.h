@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "edgepipe/plan/cluster.h"
@@ -39,6 +40,38 @@ inline double dispatcher_s(const ModelCosts& m) {
 // and of every longer one from the same first block: the only quantity a prune may use to end
 // a stage's loop. (With the codec thread, decode + encode does not grow with the stage: a later
 // end may have a cheaper encode.)
+// The period of a stage whose replicas take batches whichever is ready: 1 / sum(1 / p_i) for
+// replica periods p_i. The replicas come as (period, count) groups in ascending order of period,
+// equal periods in one group (period_groups), so that the same replicas give the same bits in
+// evaluate_plan and in the exact planner however they are listed; one group is p / count (one
+// replica: its own period, exactly).
+inline double stage_period(const std::vector<std::pair<double, size_t>>& groups) {
+  if (groups.size() == 1) return groups[0].first / static_cast<double>(groups[0].second);
+  double rate = 0;
+  for (const auto& g : groups) rate += static_cast<double>(g.second) / g.first;
+  return 1 / rate;
+}
+
+// Replica periods as stage_period's groups.
+inline std::vector<std::pair<double, size_t>> period_groups(std::vector<double> periods) {
+  std::sort(periods.begin(), periods.end());
+  std::vector<std::pair<double, size_t>> groups;
+  for (double p : periods) {
+    if (groups.empty() || groups.back().first != p) groups.push_back({p, 0});
+    ++groups.back().second;
+  }
+  return groups;
+}
+
+// A rank's interface as the cost model takes it: as fast as its fastest outgoing link (a link is
+// no faster than either end's interface). Bytes per second.
+inline double interface_Bps(const Cluster& c, size_t r) {
+  double bw = 0;
+  for (size_t x = 0; x < c.num_ranks(); ++x)
+    if (x != r) bw = std::max(bw, c.link(r, x).bandwidth_Bps);
+  return bw;
+}
+
 class StageRule {
  public:
   explicit StageRule(const ModelCosts& m)

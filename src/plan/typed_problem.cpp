@@ -26,8 +26,11 @@ TypedInstance make_typed(const ModelCosts& m, const Cluster& c, const RankTypes&
   t.from_dispatcher.assign(t.T, best_link);
   t.to_dispatcher.assign(t.T, best_link);
   t.between.assign(t.T * t.T, best_link);
+  t.interface_Bps.assign(t.T, kInf);
+  t.dispatcher_interface_Bps = interface_Bps(c, 0);
   for (size_t ty = 0; ty < t.T; ++ty) {
     for (size_t r : t.members[ty]) {
+      t.interface_Bps[ty] = std::min(t.interface_Bps[ty], interface_Bps(c, r));
       for (size_t b = 0; b < t.n; ++b)
         t.time_s[ty][b] = std::max(t.time_s[ty][b], block_s(m, c.ranks[r], b));
       t.memory[ty] = std::min(t.memory[ty], c.ranks[r].memory_bytes);

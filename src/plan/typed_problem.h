@@ -20,6 +20,8 @@ struct TypedInstance {
   std::vector<double> memory;                        // [type]
   std::vector<Link> from_dispatcher, to_dispatcher;  // [type]
   std::vector<Link> between;                         // [from type * T + to type]
+  std::vector<double> interface_Bps;                 // [type]: interface_Bps (stage_rule.h)
+  double dispatcher_interface_Bps = 0;               // rank 0's
 };
 
 TypedInstance make_typed(const ModelCosts& m, const Cluster& c, const RankTypes& types);

@@ -12,12 +12,16 @@ namespace edgepipe {
 
 // A plan and what it costs. Methods that find nothing return no stages and say why in `note`.
 struct Plan {
-  std::string method;  // "optimal", "brute-force", "random", "greedy", "equal-blocks", "pipeedge"
+  // "optimal", "brute-force", "random", "greedy", "equal-blocks", "pipeedge", "single-pipeline",
+  // "data-parallel"
+  std::string method;
   std::vector<Stage> stages;
   PlanCost cost;
   std::string note;
   size_t rank_types = 0;  // "optimal" / "pipeedge": types of interchangeable ranks it planned over
   bool found() const { return !stages.empty(); }
+  // Ranks that run a stage (replicas included); the others stay idle.
+  size_t ranks_used() const;
   // Predicted period in seconds; infinity if nothing was found or a stage does not fit.
   double period_s() const;
   // Samples per second at `batch` samples per batch.
@@ -39,6 +43,15 @@ struct PlanOptions {
   // the plan is then exact. Measured profiles of alike nodes differ by noise: use e.g. 0.05.
   // Negative: no grouping at all (every rank its own type; for tests).
   double group_tolerance = 0;
+  // Ranks per stage (docs/planner.md, "Replicas"): at most max_replicas ranks run each stage's
+  // blocks, each taking whichever batch is ready (0: as many as the exact planner finds best;
+  // 1: none, every stage on one rank). Only plan_optimal plans replicas. 1 by default, and in
+  // `edgepipe run`, until the runtime routes batches to replicas.
+  size_t max_replicas = 1;
+  // At least this many ranks per stage (0 or 1: no minimum): with min_replicas = max_replicas = N,
+  // every stage has N replicas (N pipelines side by side when every stage's replicas are alike).
+  // plan_optimal throws edgepipe::Error if it exceeds max_replicas (when nonzero) or the ranks.
+  size_t min_replicas = 0;
   // The exact planner refuses (edgepipe::Error) instances whose tables would exceed this.
   double max_table_bytes = 1024.0 * 1024 * 1024;
   uint64_t seed = 1;          // "random"
