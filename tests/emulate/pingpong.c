@@ -23,7 +23,7 @@
 static long poll_sleep_us;
 
 /* Blocking, or MPI_Test + nanosleep. */
-static void xfer(int send_first, char *buf, long n, int other, int tag) {
+static void xfer(int send_first, char* buf, long n, int other, int tag) {
   for (int step = 0; step < 2; ++step) {
     MPI_Request req;
     if ((step == 0) == (send_first != 0))
@@ -44,17 +44,17 @@ static void xfer(int send_first, char *buf, long n, int other, int tag) {
   }
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
+static int cmp(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
   return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n) {
+static double median(double* v, int n) {
   qsort(v, n, sizeof *v, cmp);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -68,7 +68,9 @@ int main(int argc, char **argv) {
   long large = argc > a + 1 ? atol(argv[a + 1]) : 4L << 20;
   int large_reps = argc > a + 2 ? atoi(argv[a + 2]) : 3;
   if (small_reps < 1 || large < 1 || large_reps < 1) {
-    if (rank == 0) fprintf(stderr, "usage: pingpong [--poll-sleep-us US] [SMALL_REPS [LARGE_BYTES [LARGE_REPS]]]\n");
+    if (rank == 0)
+      fprintf(stderr,
+              "usage: pingpong [--poll-sleep-us US] [SMALL_REPS [LARGE_BYTES [LARGE_REPS]]]\n");
     MPI_Finalize();
     return 2;
   }
@@ -79,8 +81,8 @@ int main(int argc, char **argv) {
   char host[MPI_MAX_PROCESSOR_NAME];
   int len;
   MPI_Get_processor_name(host, &len);
-  char *buf = calloc(1, (size_t)large);
-  double *t = malloc(sizeof(double) * (small_reps > large_reps ? small_reps : large_reps));
+  char* buf = calloc(1, (size_t)large);
+  double* t = malloc(sizeof(double) * (small_reps > large_reps ? small_reps : large_reps));
   if (!buf || !t) MPI_Abort(MPI_COMM_WORLD, 1);
   char hosts[64][MPI_MAX_PROCESSOR_NAME];
   MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,

@@ -9,8 +9,8 @@
  *
  * so a pair is a point-to-point link of its own, as the planner's cost model sees links
  * (docs/planner.md: links do not share bandwidth). Optional loss drops a frame with the
- * probability that at least one of its 1500-byte pieces would be lost: 1 - (1 - loss)^ceil(len/1500).
- * Each pair's queue holds at most `queue` bytes (tail drop beyond).
+ * probability that at least one of its 1500-byte pieces would be lost: 1 - (1 -
+ * loss)^ceil(len/1500). Each pair's queue holds at most `queue` bytes (tail drop beyond).
  *
  * Usage: edgepipe-switch CONFIG
  *   CONFIG lines (written by tools/emulate):
@@ -47,14 +47,14 @@
 #define MAX_FRAME 65536 + 64
 
 typedef struct Frame {
-  struct Frame *next;
+  struct Frame* next;
   int64_t due_ns;
   uint32_t len;
   unsigned char data[];
 } Frame;
 
 typedef struct {
-  double bw;  /* bytes per second */
+  double bw; /* bytes per second */
   int64_t lat_ns;
   double loss;
   int64_t busy_until_ns;
@@ -77,7 +77,7 @@ static char stats_path[4096], ready_path[4096];
 static volatile sig_atomic_t stop_flag, stats_flag;
 static uint64_t rng_state = 88172645463325252ull;
 
-static void die(const char *fmt, ...) {
+static void die(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "edgepipe-switch: error: ");
@@ -100,7 +100,7 @@ static double uniform01(void) { /* xorshift64* */
   return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
 }
 
-static int parse_mac(const char *s, unsigned char out[6]) {
+static int parse_mac(const char* s, unsigned char out[6]) {
   unsigned v[6];
   if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
   for (int i = 0; i < 6; ++i) {
@@ -110,8 +110,8 @@ static int parse_mac(const char *s, unsigned char out[6]) {
   return 0;
 }
 
-static void read_config(const char *path) {
-  FILE *f = fopen(path, "r");
+static void read_config(const char* path) {
+  FILE* f = fopen(path, "r");
   if (!f) die("cannot read %s: %s", path, strerror(errno));
   char line[8192];
   int lineno = 0;
@@ -126,15 +126,16 @@ static void read_config(const char *path) {
       char ns[4096], tap[64], m[64];
       if (sscanf(line, "port %d %4095s %63s %63s", &i, ns, tap, m) != 4 || i != nports ||
           i >= MAX_PORTS || strlen(tap) >= IFNAMSIZ || parse_mac(m, mac[i]))
-        die("%s:%d: bad port line (ports numbered 0.. in order, at most %d)", path, lineno, MAX_PORTS);
+        die("%s:%d: bad port line (ports numbered 0.. in order, at most %d)", path, lineno,
+            MAX_PORTS);
       snprintf(nspath[i], sizeof nspath[i], "%s", ns);
       snprintf(tapname[i], sizeof tapname[i], "%s", tap);
       ++nports;
     } else if (!strcmp(kw, "pair")) {
       int a, b;
       double bw, lat, loss;
-      if (sscanf(line, "pair %d %d %lf %lf %lf", &a, &b, &bw, &lat, &loss) != 5 || a < 0 ||
-          b < 0 || a >= nports || b >= nports || a == b || !(bw > 0) || !(lat >= 0) ||
+      if (sscanf(line, "pair %d %d %lf %lf %lf", &a, &b, &bw, &lat, &loss) != 5 || a < 0 || b < 0 ||
+          a >= nports || b >= nports || a == b || !(bw > 0) || !(lat >= 0) ||
           !(loss >= 0 && loss < 1))
         die("%s:%d: bad pair line", path, lineno);
       pairs[a][b].bw = bw;
@@ -142,7 +143,8 @@ static void read_config(const char *path) {
       pairs[a][b].loss = loss;
     } else if (!strcmp(kw, "queue")) {
       unsigned long long q;
-      if (sscanf(line, "queue %llu", &q) != 1 || q < 65536) die("%s:%d: bad queue line", path, lineno);
+      if (sscanf(line, "queue %llu", &q) != 1 || q < 65536)
+        die("%s:%d: bad queue line", path, lineno);
       queue_limit = q;
     } else if (!strcmp(kw, "seed")) {
       unsigned long long s;
@@ -165,7 +167,7 @@ static void read_config(const char *path) {
 }
 
 /* Attaches to the persistent tap `name` inside the network namespace at `ns`. */
-static int open_tap(const char *ns, const char *name) {
+static int open_tap(const char* ns, const char* name) {
   int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   int target = open(ns, O_RDONLY | O_CLOEXEC);
   if (self < 0 || target < 0) die("cannot open network namespace %s: %s", ns, strerror(errno));
@@ -187,7 +189,7 @@ static void write_stats(void) {
   if (!stats_path[0]) return;
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", stats_path);
-  FILE *f = fopen(tmp, "w");
+  FILE* f = fopen(tmp, "w");
   if (!f) return;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -202,9 +204,11 @@ static void write_stats(void) {
   for (int a = 0; a < nports; ++a) fprintf(f, "rx %d %llu\n", a, (unsigned long long)rx_frames[a]);
   for (int a = 0; a < nports; ++a)
     for (int b = 0; b < nports; ++b) {
-      Pair *p = &pairs[a][b];
+      Pair* p = &pairs[a][b];
       if (a == b || !p->frames) continue;
-      fprintf(f, "pair %d %d frames %llu bytes %llu drops_queue %llu drops_loss %llu max_queued %llu max_wait_s %.6f\n",
+      fprintf(f,
+              "pair %d %d frames %llu bytes %llu drops_queue %llu drops_loss %llu max_queued %llu "
+              "max_wait_s %.6f\n",
               a, b, (unsigned long long)p->frames, (unsigned long long)p->bytes,
               (unsigned long long)p->drops_queue, (unsigned long long)p->drops_loss,
               (unsigned long long)p->max_queued, p->max_wait_s);
@@ -222,8 +226,8 @@ static void on_usr1(int sig) {
   stats_flag = 1;
 }
 
-static void enqueue(int a, int b, const unsigned char *data, uint32_t len, int64_t now) {
-  Pair *p = &pairs[a][b];
+static void enqueue(int a, int b, const unsigned char* data, uint32_t len, int64_t now) {
+  Pair* p = &pairs[a][b];
   if (p->loss > 0) {
     double pieces = ceil(len / 1500.0);
     if (uniform01() < 1.0 - pow(1.0 - p->loss, pieces)) {
@@ -239,7 +243,7 @@ static void enqueue(int a, int b, const unsigned char *data, uint32_t len, int64
     ++drops_total_limit;
     return;
   }
-  Frame *fr = malloc(sizeof(Frame) + len);
+  Frame* fr = malloc(sizeof(Frame) + len);
   if (!fr) {
     ++drops_total_limit;
     return;
@@ -265,16 +269,16 @@ static void enqueue(int a, int b, const unsigned char *data, uint32_t len, int64
   p->bytes += len;
 }
 
-static int port_of_mac(const unsigned char *m) {
+static int port_of_mac(const unsigned char* m) {
   for (int i = 0; i < nports; ++i)
     if (!memcmp(mac[i], m, 6)) return i;
   return -1;
 }
 
-static void handle_frame(int a, const unsigned char *buf, uint32_t len, int64_t now) {
+static void handle_frame(int a, const unsigned char* buf, uint32_t len, int64_t now) {
   if (len < 14) return;
   ++rx_frames[a];
-  const unsigned char *dst = buf;
+  const unsigned char* dst = buf;
   if (dst[0] & 1) { /* broadcast / multicast: every other port, each over its own pair */
     for (int b = 0; b < nports; ++b)
       if (b != a) enqueue(a, b, buf, len, now);
@@ -294,9 +298,9 @@ static int64_t deliver(int64_t now) {
   for (int a = 0; a < nports; ++a)
     for (int b = 0; b < nports; ++b) {
       if (a == b) continue;
-      Pair *p = &pairs[a][b];
+      Pair* p = &pairs[a][b];
       while (p->head && p->head->due_ns <= now) {
-        Frame *fr = p->head;
+        Frame* fr = p->head;
         ssize_t w = write(tapfd[b], fr->data, fr->len);
         if (w < 0 && (errno == EAGAIN || errno == EINTR)) break; /* retry on the next pass */
         if (w != (ssize_t)fr->len) ++write_errors;
@@ -311,9 +315,10 @@ static int64_t deliver(int64_t now) {
   return next;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "usage: %s CONFIG   (written by tools/emulate; see the comment in switch.c)\n", argv[0]);
+    fprintf(stderr, "usage: %s CONFIG   (written by tools/emulate; see the comment in switch.c)\n",
+            argv[0]);
     return 2;
   }
   read_config(argv[1]);
