@@ -11,55 +11,32 @@
 #include <fstream>
 #include <sstream>
 
+#include "edgepipe/base/cgroup.h"
 #include "edgepipe/base/error.h"
 #include "edgepipe/plan/cluster.h"
 
 namespace edgepipe {
 
-namespace {
-// A cgroup limit file holds a byte count, or "max" when there is no limit.
-int64_t read_limit(const char* path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text) || text == "max") return 0;
-  try {
-    long long v = std::stoll(text);
-    return v > 0 && v < (int64_t(1) << 60) ? v : 0;  // v1 says "no limit" with a huge number
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-}  // namespace
-
 int64_t node_memory_limit() {
-  if (int64_t v = read_limit("/sys/fs/cgroup/memory.max")) return v;
-  if (int64_t v = read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")) return v;
+  int64_t physical = 0;
   std::ifstream meminfo("/proc/meminfo");
-  std::string key;
+  std::string key, unit;
   long long kb = 0;
-  std::string unit;
   while (meminfo >> key >> kb >> unit) {
-    if (key == "MemTotal:") return static_cast<int64_t>(kb) * 1024;
+    if (key == "MemTotal:") {
+      physical = static_cast<int64_t>(kb) * 1024;
+      break;
+    }
   }
-  return 0;
+  const int64_t cgroup = cgroup_memory_limit();
+  return cgroup > 0 && (physical <= 0 || cgroup < physical) ? cgroup : physical;
 }
 
 double usable_cores() {
   cpu_set_t set;
   CPU_ZERO(&set);
   double cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  double quota = 0, period = 0;
-  {
-    std::ifstream in("/sys/fs/cgroup/cpu.max");
-    std::string q;
-    if (in >> q >> period && q != "max") quota = std::atof(q.c_str());
-  }
-  if (quota <= 0) {
-    std::ifstream q("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
-        p("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
-    if (!(q >> quota && p >> period)) quota = 0;
-  }
-  if (quota > 0 && period > 0) cores = std::min(cores, quota / period);
+  if (const double quota = cgroup_cpu_limit(); quota > 0) cores = std::min(cores, quota);
   return std::max(cores, 0.01);
 }
 
@@ -68,7 +45,7 @@ int64_t rank_memory_limit(const std::string& max_memory, std::string* source) {
     if (source) *source = "--max-memory";
     return static_cast<int64_t>(parse_bytes(max_memory));
   }
-  if (source) *source = "the node's cgroup limit or physical memory";
+  if (source) *source = "the cgroup limit or physical memory";
   return node_memory_limit();
 }
 

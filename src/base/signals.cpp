@@ -1,5 +1,6 @@
 #include "edgepipe/base/signals.h"
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 
@@ -20,8 +21,9 @@ void install_stop_signals() {
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
+  for (int signal : {SIGTERM, SIGINT})
+    EP_CHECK(sigaction(signal, &action, nullptr) == 0, "cannot install the handler of ",
+             signal_name(signal), ": ", std::strerror(errno));
 }
 
 int stop_signal() { return g_stop_signal; }
@@ -35,6 +37,12 @@ const char* signal_name(int signal) {
     default:
       return "a signal";
   }
+}
+
+void throw_if_stopped(const std::string& phase, const char* file, int line) {
+  if (const int s = stop_signal())
+    throw StopRequested(s, std::string(signal_name(s)) + " arrived " + phase + ": stopped", file,
+                        line);
 }
 
 }  // namespace edgepipe

@@ -4,11 +4,13 @@
 #include <c10/util/Exception.h>
 #include <dlfcn.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/log.h"
@@ -18,6 +20,7 @@
 #include "edgepipe/cli/inspect.h"
 #include "edgepipe/cli/plan_command.h"
 #include "edgepipe/cli/single.h"
+#include "edgepipe/io/h5.h"
 #include "edgepipe/pipeline/dispatcher.h"
 #include "edgepipe/pipeline/worker.h"
 #include "edgepipe/records/report.h"
@@ -77,12 +80,32 @@ int run_pipeline(const RunConfig& cfg, int* argc, char*** argv) {
   return comm.rank() == 0 ? run_dispatcher(cfg, ch, log) : run_worker(cfg, ch, log);
 }
 
+// A bad option: under a launcher every rank parses the same command line and fails alike, and
+// the launcher ends the job as soon as one rank exits, possibly before rank 0 has printed. So
+// rank 0 reports at once; the others wait a few seconds for the launcher to end them after rank
+// 0's exit (a stop signal) and report the error themselves if it does not: someone always says.
+int option_error(const std::exception& e, int rank) {
+  using namespace std::chrono_literals;
+  for (int waited_ms = 0; rank != 0 && waited_ms < 3000; waited_ms += 10) {
+    if (stop_signal()) return 2;
+    std::this_thread::sleep_for(10ms);
+  }
+  Log(rank).error(e);
+  return 2;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
   const int rank = launcher_rank();
   static OnceWarningHandler warnings(rank);
-  install_stop_signals();
+  h5_library_init();  // before any HDF5 call (h5.h)
+  try {
+    install_stop_signals();
+  } catch (const std::exception& e) {
+    Log(rank).error(e);
+    return 1;
+  }
   c10::Warning::set_warning_handler(&warnings);
   if (argc >= 2 && std::string(argv[1]) == "report") {  // reads a run log: no MPI, no Torch
     try {
@@ -96,8 +119,7 @@ int cli_main(int argc, char** argv) {
   try {
     cmd = parse_command_line(argc, argv);
   } catch (const std::exception& e) {
-    if (rank == 0) Log(0).error(e);
-    return 2;
+    return option_error(e, rank);
   }
   try {
     switch (cmd.command) {
@@ -119,6 +141,9 @@ int cli_main(int argc, char** argv) {
       case Command::run:
         return run_pipeline(cmd.run, &argc, &argv);
     }
+  } catch (const StopRequested& e) {  // a stop signal in a phase without its own clean-up
+    Log(rank).error(e);
+    return e.exit_status();
   } catch (const std::exception& e) {
     Log(rank).error(e);
     return 1;

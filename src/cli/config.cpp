@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -239,6 +240,49 @@ std::string help_of(const po::options_description& o, const char* usage) {
   return s.str();
 }
 
+// The options only `run` has (the pipeline's: planning, codecs, the run log, progress, energy).
+void read_pipeline_options(const po::variables_map& vm, RunConfig& c) {
+  c.inflight = vm["inflight"].as<int>();
+  EP_CHECK_AS(ConfigError, c.inflight >= 0, "--inflight must be 0 (auto) or positive, got ",
+              c.inflight);
+  if (vm.count("profile")) c.profile = vm["profile"].as<std::string>();
+  c.calibrate = vm["calibrate"].as<int>();
+  EP_CHECK_AS(ConfigError, c.calibrate >= 0, "--calibrate must not be negative, got ", c.calibrate);
+  const int max_stages = vm["max-stages"].as<int>();
+  EP_CHECK_AS(ConfigError, max_stages >= 0,
+              "--max-stages must be 0 (as many as ranks) or positive, got ", max_stages);
+  c.max_stages = static_cast<size_t>(max_stages);
+  const int stages = vm["stages"].as<int>();
+  EP_CHECK_AS(ConfigError, stages >= 0, "--stages must be 0 (planner's choice) or positive, got ",
+              stages);
+  c.stages = static_cast<size_t>(stages);
+  if (c.stages) c.max_stages = c.stages;
+  c.group_tolerance = vm["group-tolerance"].as<double>();
+  EP_CHECK_AS(ConfigError, c.group_tolerance >= 0 && c.group_tolerance < 1,
+              "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
+  c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
+  c.overlap = vm["overlap"].as<std::string>();
+  EP_CHECK_AS(ConfigError, c.overlap == "auto" || c.overlap == "on" || c.overlap == "off",
+              "--overlap must be auto, on or off, got '", c.overlap, "'");
+  if (vm.count("log")) c.log = vm["log"].as<std::string>();
+  c.trace = !vm["no-trace"].as<bool>();
+  c.progress_s = vm["progress"].as<double>();
+  c.progress_lines = vm["progress-lines"].as<bool>();
+  EP_CHECK_AS(ConfigError, c.progress_s >= 0, "--progress must not be negative, got ",
+              c.progress_s);
+  c.energy_model = vm["energy-model"].as<std::string>();
+  EP_CHECK_AS(ConfigError, c.energy_model == "edge" || c.energy_model == "server",
+              "--energy-model must be "
+              "edge or server, got '",
+              c.energy_model, "'");
+  if (vm.count("energy-idle-watts")) c.energy_idle_w = vm["energy-idle-watts"].as<double>();
+  if (vm.count("energy-core-watts")) c.energy_core_w = vm["energy-core-watts"].as<double>();
+  EP_CHECK_AS(ConfigError, !vm.count("energy-idle-watts") || c.energy_idle_w >= 0,
+              "--energy-idle-watts must not be negative");
+  EP_CHECK_AS(ConfigError, !vm.count("energy-core-watts") || c.energy_core_w >= 0,
+              "--energy-core-watts must not be negative");
+}
+
 RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   RunConfig c;
   EP_CHECK_AS(ConfigError, vm.count("model"),
@@ -283,46 +327,7 @@ RunConfig to_run_config(const po::variables_map& vm, bool pipeline) {
   c.quiet = vm["quiet"].as<bool>();
   c.seed = vm["seed"].as<uint64_t>();
   if (pipeline) {
-    c.inflight = vm["inflight"].as<int>();
-    EP_CHECK_AS(ConfigError, c.inflight >= 0, "--inflight must be 0 (auto) or positive, got ",
-                c.inflight);
-    if (vm.count("profile")) c.profile = vm["profile"].as<std::string>();
-    c.calibrate = vm["calibrate"].as<int>();
-    EP_CHECK_AS(ConfigError, c.calibrate >= 0, "--calibrate must not be negative, got ",
-                c.calibrate);
-    const int max_stages = vm["max-stages"].as<int>();
-    EP_CHECK_AS(ConfigError, max_stages >= 0,
-                "--max-stages must be 0 (as many as ranks) or positive, got ", max_stages);
-    c.max_stages = static_cast<size_t>(max_stages);
-    const int stages = vm["stages"].as<int>();
-    EP_CHECK_AS(ConfigError, stages >= 0, "--stages must be 0 (planner's choice) or positive, got ",
-                stages);
-    c.stages = static_cast<size_t>(stages);
-    if (c.stages) c.max_stages = c.stages;
-    c.group_tolerance = vm["group-tolerance"].as<double>();
-    EP_CHECK_AS(ConfigError, c.group_tolerance >= 0 && c.group_tolerance < 1,
-                "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
-    c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
-    c.overlap = vm["overlap"].as<std::string>();
-    EP_CHECK_AS(ConfigError, c.overlap == "auto" || c.overlap == "on" || c.overlap == "off",
-                "--overlap must be auto, on or off, got '", c.overlap, "'");
-    if (vm.count("log")) c.log = vm["log"].as<std::string>();
-    c.trace = !vm["no-trace"].as<bool>();
-    c.progress_s = vm["progress"].as<double>();
-    c.progress_lines = vm["progress-lines"].as<bool>();
-    EP_CHECK_AS(ConfigError, c.progress_s >= 0, "--progress must not be negative, got ",
-                c.progress_s);
-    c.energy_model = vm["energy-model"].as<std::string>();
-    EP_CHECK_AS(ConfigError, c.energy_model == "edge" || c.energy_model == "server",
-                "--energy-model must be "
-                "edge or server, got '",
-                c.energy_model, "'");
-    if (vm.count("energy-idle-watts")) c.energy_idle_w = vm["energy-idle-watts"].as<double>();
-    if (vm.count("energy-core-watts")) c.energy_core_w = vm["energy-core-watts"].as<double>();
-    EP_CHECK_AS(ConfigError, !vm.count("energy-idle-watts") || c.energy_idle_w >= 0,
-                "--energy-idle-watts must not be negative");
-    EP_CHECK_AS(ConfigError, !vm.count("energy-core-watts") || c.energy_core_w >= 0,
-                "--energy-core-watts must not be negative");
+    read_pipeline_options(vm, c);
   } else {
     c.warmup = vm["warmup"].as<int>();
     EP_CHECK_AS(ConfigError, c.warmup >= 0, "--warmup must not be negative, got ", c.warmup);
@@ -358,10 +363,14 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
     po::store(parser.run(), vm);
     if (vm.count("config")) {
       std::string path = vm["config"].as<std::string>();
+      std::error_code ec;
+      EP_CHECK_AS(ConfigError, !std::filesystem::is_directory(path, ec), "config file '", path,
+                  "' is a directory; name a file of 'key = value' lines");
       std::ifstream file(path);
       EP_CHECK_AS(ConfigError, file, "cannot open config file '", path, "'");
       where = "config file " + path + ": ";
       po::store(po::parse_config_file(file, o), vm);
+      EP_CHECK_AS(ConfigError, !file.bad(), "cannot read config file '", path, "'");
       where.clear();
     }
     po::notify(vm);

@@ -4,6 +4,7 @@
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/log.h"
+#include "edgepipe/base/signals.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/model/profile.h"
 
@@ -21,6 +22,7 @@ std::string meta_text(const TensorMeta& m) {
 
 int run_inspect(const InspectConfig& cfg, std::ostream& out) {
   ModelGraph mg = load_model_graph(cfg.model);
+  EP_THROW_IF_STOPPED("while loading the model");
   const auto& shape = cfg.input_shape.empty() ? mg.input_shape : cfg.input_shape;
   EP_CHECK(!shape.empty(),
            "the model file does not record its input shape: pass --input-shape, "

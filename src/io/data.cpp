@@ -2,6 +2,8 @@
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/hash.h"
+#include "edgepipe/base/test_hooks.h"
+#include "edgepipe/io/output_paths.h"
 
 namespace edgepipe {
 
@@ -73,45 +75,65 @@ std::string output_dataset_name(size_t index) {
   return index == 0 ? "outputs" : "outputs_" + std::to_string(index);
 }
 
-OutputSink::OutputSink(const std::string& path, OutputMode mode, const OutputIdentity& id)
-    : file_(path, mode), rows_(id.rows) {
+OutputSink::OutputSink(const std::string& path, OutputMode mode, const OutputIdentity& id,
+                       OutputLock lock)
+    : file_(path, mode, std::move(lock)), rows_(id.rows) {
   if (mode != OutputMode::resume) {
-    file_.set_attribute("model_sha256", id.model_sha256);
-    file_.set_attribute("input_identity", id.input);
-    file_.set_attribute("rows_total", std::vector<int64_t>{id.rows});
-    file_.set_attribute("rows_done", std::vector<int64_t>{0});
-    file_.set_attribute("complete", std::vector<int64_t>{0});
-    file_.flush();
+    try {
+      record_identity(file_, id);
+      file_.set_attribute("rows_done", std::vector<int64_t>{0});
+      file_.set_attribute("complete", std::vector<int64_t>{0});
+      file_.flush();
+    } catch (...) {
+      file_.discard_on_close();  // a new file that could not even hold its record
+      throw;
+    }
     return;
   }
   const std::string& f = file_.partial_path();
-  EP_CHECK(file_.has_attribute("rows_done") && file_.has_attribute("model_sha256") &&
-               file_.has_attribute("input_identity") && file_.has_attribute("rows_total"),
-           "'", f, "' is not an edgepipe outputs file (no progress record): cannot resume it");
-  EP_CHECK(file_.string_attribute("model_sha256") == id.model_sha256, "cannot resume '", f,
-           "': it holds the outputs of another model (SHA-256 ",
-           file_.string_attribute("model_sha256").substr(0, 12), "..., this model's is ",
-           id.model_sha256.substr(0, 12), "...)");
-  EP_CHECK(file_.string_attribute("input_identity") == id.input, "cannot resume '", f,
-           "': it was made from other inputs (", file_.string_attribute("input_identity"), "; now ",
-           id.input, ")");
-  EP_CHECK(file_.int_attribute("rows_total") == std::vector<int64_t>{id.rows}, "cannot resume '", f,
-           "': it expects ", file_.int_attribute("rows_total").at(0), " rows, the inputs have ",
-           id.rows);
+  check_identity(file_.attributes(), id, f);
   rows_done_ = rows_written_ = file_.int_attribute("rows_done").at(0);
   EP_CHECK(rows_done_ >= 0 && rows_done_ <= rows_, "'", f, "' has a bad progress record");
   while (file_.has_dataset(output_dataset_name(num_outputs_))) ++num_outputs_;
 }
 
 void OutputSink::checkpoint() {
+  if (file_.failed()) return;  // the mark stays over what is known to be on the disk
+  file_.check_still_named();
   if (rows_written_ == rows_done_) return;
-  file_.flush();  // the rows first ...
+  ++checkpoints_;
+  file_.flush();  // the rows first, to the disk ...
+  test_crash_point("after-rows-flush", checkpoints_);
   file_.set_attribute("rows_done", std::vector<int64_t>{rows_written_});
+  test_crash_point("after-mark-write", checkpoints_);
   file_.flush();  // ... then the mark that covers them
   rows_done_ = rows_written_;
+  test_crash_point("after-mark-flush", checkpoints_);
+  if (test_hook_armed("io-error-after-mark", checkpoints_)) file_.fail_writes_for_test();
+}
+
+std::string OutputSink::keep_after_failure(bool resumed) {
+  std::string trouble;
+  try {
+    checkpoint();
+  } catch (const std::exception& e) {
+    trouble = std::string(" (no more progress could be recorded: ") + e.what() + ")";
+  }
+  try {
+    file_.check_still_named();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  if (rows_done_ == 0 && !resumed) {
+    file_.discard_on_close();  // nothing worth keeping
+    return "";
+  }
+  return std::to_string(rows_done_) + " of " + std::to_string(rows_) + " rows are kept in " +
+         file_.partial_path() + "; run the same command with --resume to continue" + trouble;
 }
 
 void OutputSink::commit() {
+  EP_CHECK(!file_.failed(), "cannot complete '", file_.partial_path(), "': a write to it failed");
   EP_CHECK(rows_written_ == rows_, "outputs file is incomplete: ", rows_written_, " of ", rows_,
            " rows written");
   checkpoint();
@@ -119,21 +141,38 @@ void OutputSink::commit() {
   file_.commit();
 }
 
+void OutputSink::create_datasets(const std::vector<std::vector<int64_t>>& row_shapes) {
+  EP_CHECK(num_outputs_ == 0, "the datasets of '", file_.partial_path(), "' exist already");
+  EP_CHECK(!row_shapes.empty(), "the model returned no tensors");
+  int64_t bytes = 0;
+  for (const auto& row : row_shapes) {
+    int64_t n = 1;
+    for (int64_t d : row) n *= d;
+    bytes += rows_ * n * static_cast<int64_t>(sizeof(float));
+  }
+  check_free_space(file_.partial_path(), bytes + (2 << 20),
+                   "the outputs (" + std::to_string(rows_) + " rows of " +
+                       std::to_string(bytes / std::max<int64_t>(rows_, 1)) +
+                       " bytes, and 2 MiB for HDF5)");
+  for (size_t i = 0; i < row_shapes.size(); ++i)
+    file_.create_dataset(output_dataset_name(i), rows_, row_shapes[i]);
+  file_.reserve_space();  // the datasets' metadata, once: later writes touch raw data only
+  num_outputs_ = row_shapes.size();
+}
+
 void OutputSink::write(int64_t first, const std::vector<at::Tensor>& outputs) {
   EP_CHECK(!outputs.empty(), "the model returned no tensors");
   EP_CHECK(first == rows_written_, "outputs must be written in order: rows from ", first,
            " came after row ", rows_written_);
   if (num_outputs_ == 0) {
-    num_outputs_ = outputs.size();
+    std::vector<std::vector<int64_t>> rows;
     for (size_t i = 0; i < outputs.size(); ++i) {
       EP_CHECK(outputs[i].dim() >= 1, "model output ", i,
-               " is a scalar; edgepipe needs one row "
-               "per input");
-      auto row = outputs[i].sizes().vec();
-      row.erase(row.begin());
-      file_.create_dataset(output_dataset_name(i), rows_, row);
+               " is a scalar; edgepipe needs one row per input");
+      rows.push_back(outputs[i].sizes().vec());
+      rows.back().erase(rows.back().begin());
     }
-    file_.flush();  // the datasets' metadata, once: later writes touch raw data only
+    create_datasets(rows);
   } else if (!checked_shapes_) {
     // Resumed: the datasets an earlier run made must fit these outputs.
     for (size_t i = 0; i < outputs.size() && i < num_outputs_; ++i) {

@@ -1,31 +1,80 @@
 #include "edgepipe/io/h5.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <map>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/io/output_paths.h"
 
 namespace edgepipe {
 
 namespace {
 
+// Room reserved past the datasets for the attributes written when a run ends (the run's
+// description, per-link counters): they must not find the disk full either.
+constexpr off_t kAttributeRoom = 1 << 20;
+
+// HDF5's first messages say what failed; the deepest one, from the file driver, says why (the
+// system's errno text: "No space left on device", "Read-only file system").
+struct ErrorText {
+  std::string head, reason;
+};
+
 herr_t collect_error(unsigned n, const H5E_error2_t* e, void* client) {
-  auto* out = static_cast<std::string*>(client);
-  if (n < 3 && e->desc && *e->desc) *out += std::string(out->empty() ? "" : "; ") + e->desc;
+  auto* out = static_cast<ErrorText*>(client);
+  if (!e->desc || !*e->desc) return 0;
+  const std::string desc = e->desc;
+  // The driver's message: "..., errno = 28, error message = 'No space left on device', ...".
+  const std::string key = "error message = '";
+  const size_t at = desc.find(key), end = desc.find('\'', at + key.size());
+  if (at != std::string::npos && end != std::string::npos)
+    out->reason = desc.substr(at + key.size(), end - at - key.size());
+  else if (n < 3)
+    out->head += (out->head.empty() ? "" : "; ") + desc;
   return 0;
 }
 
 std::string error_stack() {
-  std::string text;
+  ErrorText text;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &text);
   H5Eclear2(H5E_DEFAULT);
-  return text.empty() ? "unknown HDF5 error" : text;
+  if (text.head.empty()) return "unknown HDF5 error";
+  return text.reason.empty() ? text.head : text.head + " (" + text.reason + ")";
 }
 
-void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// Before each file is opened: HDF5's messages off, and, if this is the process's first HDF5 call,
+// no HDF5 clean-up at exit (h5_library_init, for processes that do not call it first; once the
+// library is initialised H5dont_atexit fails, and that is harmless).
+void quiet_hdf5() {
+  (void)H5dont_atexit();
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+// The directory entry of a file created or renamed there, to the disk.
+void fsync_directory_of(const std::string& file) {
+  std::string dir = std::filesystem::path(file).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  EP_CHECK(fd >= 0, "cannot open the folder '", dir, "' to sync it: ", std::strerror(errno));
+  const int rc = fsync(fd), err = errno;
+  close(fd);
+  EP_CHECK(rc == 0, "fsync of the folder '", dir, "' failed: ", std::strerror(err));
+}
 
 }  // namespace
+
+void h5_library_init() {
+  if (H5dont_atexit() < 0)
+    std::fprintf(stderr, "edgepipe: warning: HDF5 was initialised before h5_library_init\n");
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 H5Id::H5Id(hid_t id, Closer closer, const std::string& what) : id_(id), closer_(closer) {
   if (id < 0) EP_FAIL(what, ": ", error_stack());
@@ -42,13 +91,53 @@ H5Id& H5Id::operator=(H5Id&& o) noexcept {
 }
 
 void H5Id::reset() {
-  if (id_ >= 0 && closer_ && closer_(id_) < 0)
-    std::fprintf(stderr, "edgepipe: warning: closing an HDF5 object failed\n");
-  id_ = -1;
+  if (!close().empty()) std::fprintf(stderr, "edgepipe: warning: closing an HDF5 object failed\n");
+}
+
+std::string H5Id::close() {
+  const hid_t id = id_;
+  id_ = -1;  // once, whatever happens: HDF5 must not see this id closed twice
+  if (id < 0 || !closer_ || closer_(id) >= 0) return "";
+  return error_stack();
 }
 
 void h5_check(herr_t rc, const std::string& what) {
   if (rc < 0) EP_FAIL(what, ": ", error_stack());
+}
+
+bool H5AttributeReader::has(const std::string& name) const {
+  return H5Aexists(object_, name.c_str()) > 0;
+}
+
+std::string H5AttributeReader::text(const std::string& name) const {
+  H5Id attr(H5Aopen(object_, name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
+  H5Id type(H5Aget_type(attr.get()), H5Tclose, "type of attribute " + name);
+  EP_CHECK(H5Tget_class(type.get()) == H5T_STRING, "attribute ", name, " is not a string");
+  if (H5Tis_variable_str(type.get()) > 0) {  // as h5py writes them (UTF-8 or ASCII)
+    char* text = nullptr;
+    h5_check(H5Aread(attr.get(), type.get(), &text), "reading attribute " + name);
+    const std::string value = text ? text : "";
+    h5_check(H5free_memory(text), "freeing attribute " + name);
+    return value;
+  }
+  std::string value(H5Tget_size(type.get()), '\0');
+  h5_check(H5Aread(attr.get(), type.get(), value.data()), "reading attribute " + name);
+  return value.substr(0, value.find('\0'));
+}
+
+std::vector<int64_t> H5AttributeReader::ints(const std::string& name) const {
+  H5Id attr(H5Aopen(object_, name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
+  H5Id space(H5Aget_space(attr.get()), H5Sclose, "dataspace of attribute " + name);
+  hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<int64_t> value(static_cast<size_t>(std::max<hssize_t>(n, 0)));
+  if (!value.empty())
+    h5_check(H5Aread(attr.get(), H5T_NATIVE_INT64, value.data()), "reading attribute " + name);
+  return value;
+}
+
+H5Id h5_open_read_only(const std::string& file, const std::string& what) {
+  quiet_hdf5();
+  return H5Id(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, what);
 }
 
 H5InputDataset::H5InputDataset(const std::string& file, const std::string& dataset)
@@ -69,80 +158,109 @@ H5InputDataset::H5InputDataset(const std::string& file, const std::string& datas
   int rank = H5Sget_simple_extent_ndims(space.get());
   EP_CHECK(rank >= 1, "input dataset ", name_, " is a scalar; expected rows of samples");
   std::vector<hsize_t> d(rank);
-  H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
+  EP_CHECK(H5Sget_simple_extent_dims(space.get(), d.data(), nullptr) == rank,
+           "cannot read the shape of ", name_);
   dims_.assign(d.begin(), d.end());
 }
 
 void H5InputDataset::read_rows(int64_t first, int64_t count, float* out) const {
-  EP_CHECK(first >= 0 && count >= 0 && first + count <= dims_[0], "rows [", first, ", ",
-           first + count, ") are outside ", name_, " (", dims_[0], " rows)");
+  const std::string rows = detail::concat("rows [", first, ", ", first + count, ")");
+  EP_CHECK(first >= 0 && count >= 0 && first + count <= dims_[0], rows, " are outside ", name_,
+           " (", dims_[0], " rows)");
   H5Id file_space(H5Dget_space(dataset_.get()), H5Sclose, "dataspace of " + name_);
   std::vector<hsize_t> start(dims_.size(), 0), size(dims_.begin(), dims_.end());
   start[0] = static_cast<hsize_t>(first);
   size[0] = static_cast<hsize_t>(count);
   h5_check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, size.data(),
                                nullptr),
-           "selecting rows of " + name_);
+           "selecting " + rows + " of " + name_);
   H5Id mem_space(H5Screate_simple(static_cast<int>(size.size()), size.data(), nullptr), H5Sclose,
                  "memory dataspace");
   h5_check(H5Dread(dataset_.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT,
                    out),
-           "reading rows of " + name_);
+           "cannot read input " + rows + " of " + name_ + " (a damaged or unreadable chunk?)");
 }
 
 void H5OutputFile::preflight(const std::string& path, OutputMode mode) {
-  namespace fs = std::filesystem;
-  const std::string partial = path + ".partial";
-  auto dir = fs::path(path).parent_path();
-  EP_CHECK(dir.empty() || fs::is_directory(dir), "the folder of output file '", path,
-           "' does not exist");
-  switch (mode) {
-    case OutputMode::create:
-      EP_CHECK(!fs::exists(path), "output file '", path,
-               "' exists; pass --overwrite to replace it");
-      EP_CHECK(!fs::exists(partial), "'", partial,
-               "' holds the outputs of an unfinished run: pass "
-               "--resume to continue it, or --overwrite to start again");
-      break;
-    case OutputMode::overwrite:
-      break;
-    case OutputMode::resume:
-      EP_CHECK(fs::exists(partial) || fs::exists(path), "--resume: there is no '", partial,
-               "' from an earlier run to continue");
-      break;
-  }
+  check_output_file(path, mode);
 }
 
 bool H5OutputFile::already_complete(const std::string& path) {
   return std::filesystem::exists(path) && !std::filesystem::exists(path + ".partial");
 }
 
-H5OutputFile::H5OutputFile(const std::string& path, OutputMode mode)
-    : path_(path), partial_(path + ".partial") {
+H5OutputFile::H5OutputFile(const std::string& path, OutputMode mode, OutputLock lock)
+    : path_(path), partial_(path + ".partial"), lock_(std::move(lock)) {
   quiet_hdf5();
+  if (!lock_.held()) lock_ = OutputLock(path);  // before anything touches the files
   preflight(path, mode);
+  H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access properties");
+  // No sieve buffer: rows go to the file in H5Dwrite, so a write that fails fails there.
+  h5_check(H5Pset_sieve_buf_size(fapl.get(), 0), "no sieve buffer");
   if (mode == OutputMode::resume) {
-    file_ = H5Id(H5Fopen(partial_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
+    file_ = H5Id(H5Fopen(partial_.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose,
                  "cannot open '" + partial_ + "' to resume it");
   } else {
-    file_ = H5Id(H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                 "cannot create output file '" + partial_ + "'");
+    const hid_t id = H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+    if (id < 0) {  // a file begun here and left unusable (a full disk): not worth keeping
+      std::error_code ec;
+      std::filesystem::remove(partial_, ec);
+    }
+    file_ = H5Id(id, H5Fclose, "cannot create output file '" + partial_ + "'");
   }
+  void* handle = nullptr;
+  h5_check(H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle), "file descriptor of " + partial_);
+  fd_ = *static_cast<int*>(handle);
+  struct stat st;
+  EP_CHECK(fstat(fd_, &st) == 0, "cannot stat '", partial_, "': ", std::strerror(errno));
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  if (mode == OutputMode::resume) reserved_bytes_ = st.st_size;
+  if (mode != OutputMode::resume) fsync_directory_of(partial_);
 }
 
 H5OutputFile::~H5OutputFile() {
   if (committed_) return;
-  if (file_.get() >= 0 && H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0)
-    std::fprintf(stderr, "edgepipe: warning: flushing '%s' failed\n", partial_.c_str());
-  file_.reset();
-  if (discard_) {
+  const bool ours = fd_ >= 0 && still_named();
+  const std::string error = close_objects();
+  if (!error.empty())
+    std::fprintf(stderr, "edgepipe: warning: closing '%s' failed: %s\n", partial_.c_str(),
+                 error.c_str());
+  if (discard_ && ours) {
     std::error_code ec;
     std::filesystem::remove(partial_, ec);
   }
 }
 
+std::string H5OutputFile::close_objects() {
+  std::string first;
+  for (auto it = datasets_.rbegin(); it != datasets_.rend(); ++it) {
+    const std::string e = it->second.close();
+    if (first.empty() && !e.empty()) first = "dataset " + it->first + ": " + e;
+  }
+  datasets_.clear();
+  const std::string e = file_.close();
+  if (first.empty()) first = e;
+  fd_ = -1;
+  if (!first.empty()) failed_ = true;
+  return first;
+}
+
+void H5OutputFile::check_ok(herr_t rc, const std::string& what) {
+  if (rc < 0) failed_ = true;
+  h5_check(rc, what);
+}
+
 bool H5OutputFile::has_dataset(const std::string& name) const {
   return H5Lexists(file_.get(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+hid_t H5OutputFile::dataset(const std::string& name) {
+  for (const auto& d : datasets_)
+    if (d.first == name) return d.second.get();
+  datasets_.emplace_back(name, H5Id(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT), H5Dclose,
+                                    "dataset " + name + " of " + partial_));
+  return datasets_.back().second.get();
 }
 
 std::vector<int64_t> H5OutputFile::dataset_dims(const std::string& name) const {
@@ -150,39 +268,57 @@ std::vector<int64_t> H5OutputFile::dataset_dims(const std::string& name) const {
   H5Id space(H5Dget_space(dset.get()), H5Sclose, "dataspace of " + name);
   hsize_t dims[2] = {0, 0};
   EP_CHECK(H5Sget_simple_extent_ndims(space.get()) == 2, "dataset ", name, " is not 2-D");
-  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  EP_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr) == 2, "shape of dataset ", name);
   return {static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])};
 }
 
-bool H5OutputFile::has_attribute(const std::string& name) const {
-  return H5Aexists(file_.get(), name.c_str()) > 0;
+bool H5OutputFile::has_attribute(const std::string& name) const { return attributes().has(name); }
+
+std::string H5OutputFile::string_attribute(const std::string& name) const {
+  return attributes().text(name);
+}
+
+std::vector<int64_t> H5OutputFile::int_attribute(const std::string& name) const {
+  return attributes().ints(name);
 }
 
 void H5OutputFile::delete_attribute_if_any(const std::string& name) {
   if (has_attribute(name)) h5_check(H5Adelete(file_.get(), name.c_str()), "replacing " + name);
 }
 
-std::string H5OutputFile::string_attribute(const std::string& name) const {
-  H5Id attr(H5Aopen(file_.get(), name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
-  H5Id type(H5Aget_type(attr.get()), H5Tclose, "type of attribute " + name);
-  EP_CHECK(H5Tget_class(type.get()) == H5T_STRING, "attribute ", name, " is not a string");
-  std::string value(H5Tget_size(type.get()), '\0');
-  h5_check(H5Aread(attr.get(), type.get(), value.data()), "reading attribute " + name);
-  return value.substr(0, value.find('\0'));
-}
-
-std::vector<int64_t> H5OutputFile::int_attribute(const std::string& name) const {
-  H5Id attr(H5Aopen(file_.get(), name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
-  H5Id space(H5Aget_space(attr.get()), H5Sclose, "dataspace of attribute " + name);
-  hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  std::vector<int64_t> value(static_cast<size_t>(std::max<hssize_t>(n, 0)));
-  if (!value.empty())
-    h5_check(H5Aread(attr.get(), H5T_NATIVE_INT64, value.data()), "reading attribute " + name);
-  return value;
-}
-
 void H5OutputFile::flush() {
-  h5_check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing " + partial_);
+  EP_CHECK(!failed_, "an earlier write to '", partial_,
+           "' failed: nothing more of it is flushed as good");
+  check_still_named();
+  check_ok(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing '" + partial_ + "'");
+  if (fsync(fd_) != 0) {
+    failed_ = true;
+    EP_FAIL("fsync of '", partial_, "' failed: ", std::strerror(errno));
+  }
+}
+
+bool H5OutputFile::still_named() const {
+  struct stat st;
+  return stat(partial_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
+}
+
+void H5OutputFile::check_still_named() const {
+  EP_CHECK(still_named(), "'", partial_,
+           "' was deleted or replaced while this run wrote it: the rows it held are gone with "
+           "it; stopping (start again: with --overwrite if a file is there now)");
+  // Overwritten in place (cp onto it): shorter than the space its datasets were given.
+  struct stat st;
+  EP_CHECK(fd_ < 0 || fstat(fd_, &st) != 0 || st.st_size >= reserved_bytes_, "'", partial_,
+           "' was truncated or overwritten while this run wrote it (", st.st_size,
+           " bytes, its datasets take ", reserved_bytes_,
+           "); stopping (start again with --overwrite)");
+}
+
+void H5OutputFile::fail_writes_for_test() {
+  // HDF5's descriptor now refers to the file read-only: every write fails with EBADF.
+  const int ro = open(partial_.c_str(), O_RDONLY | O_CLOEXEC);
+  EP_CHECK(ro >= 0 && dup2(ro, fd_) == fd_, "test hook: cannot make '", partial_, "' read-only");
+  EP_CHECK(close(ro) == 0, "test hook: close failed");
 }
 
 void H5OutputFile::create_dataset(const std::string& name, int64_t rows,
@@ -205,14 +341,31 @@ void H5OutputFile::create_dataset(const std::string& name, int64_t rows,
       H5Acreate2(dset.get(), "row_shape", H5T_STD_I64LE, aspace.get(), H5P_DEFAULT, H5P_DEFAULT),
       H5Aclose, "attribute row_shape");
   if (n) h5_check(H5Awrite(attr.get(), H5T_NATIVE_INT64, row_shape.data()), "writing row_shape");
+  const std::string error = attr.close();
+  EP_CHECK(error.empty(), "attribute row_shape of ", name, ": ", error);
+  datasets_.emplace_back(name, std::move(dset));
+}
+
+void H5OutputFile::reserve_space() {
+  flush();  // the datasets' metadata; HDF5 sets the file's length to its allocated space
+  struct stat st;
+  EP_CHECK(fstat(fd_, &st) == 0, "cannot stat '", partial_, "': ", std::strerror(errno));
+  int rc = posix_fallocate(fd_, 0, st.st_size);
+  if (rc == 0 && fallocate(fd_, FALLOC_FL_KEEP_SIZE, st.st_size, kAttributeRoom) != 0 &&
+      errno != EOPNOTSUPP)
+    rc = errno;
+  EP_CHECK(rc == 0, "cannot reserve ", st.st_size + kAttributeRoom, " bytes for '", partial_,
+           "' on its disk: ", std::strerror(rc));
+  reserved_bytes_ = st.st_size;
 }
 
 void H5OutputFile::write_rows(const std::string& name, int64_t first, int64_t count,
                               const float* data) {
-  H5Id dset(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT), H5Dclose, "dataset " + name);
-  H5Id space(H5Dget_space(dset.get()), H5Sclose, "dataspace of " + name);
-  hsize_t dims[2];
-  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  EP_CHECK(!failed_, "an earlier write to '", partial_, "' failed");
+  const hid_t dset = dataset(name);
+  H5Id space(H5Dget_space(dset), H5Sclose, "dataspace of " + name);
+  hsize_t dims[2] = {0, 0};
+  EP_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr) == 2, "shape of dataset ", name);
   hsize_t start[2] = {static_cast<hsize_t>(first), 0};
   hsize_t size[2] = {static_cast<hsize_t>(count), dims[1]};
   EP_CHECK(first >= 0 && start[0] + size[0] <= dims[0], "rows [", first, ", ", first + count,
@@ -220,8 +373,9 @@ void H5OutputFile::write_rows(const std::string& name, int64_t first, int64_t co
   h5_check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, size, nullptr),
            "selecting rows of " + name);
   H5Id mem(H5Screate_simple(2, size, nullptr), H5Sclose, "memory dataspace");
-  h5_check(H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, data),
-           "writing rows of " + name + " to " + partial_);
+  check_ok(H5Dwrite(dset, H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, data),
+           detail::concat("cannot write rows [", first, ", ", first + count, ") of ", name, " to ",
+                          partial_));
 }
 
 void H5OutputFile::set_attribute(const std::string& name, const std::string& value) {
@@ -262,12 +416,14 @@ void H5OutputFile::set_attribute(const std::string& name, double value) {
 }
 
 void H5OutputFile::commit() {
-  h5_check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing " + partial_);
-  file_.reset();
+  flush();
+  const std::string error = close_objects();
+  EP_CHECK(error.empty(), "closing '", partial_, "' failed: ", error);
   std::error_code ec;
   std::filesystem::rename(partial_, path_, ec);
   EP_CHECK(!ec, "cannot rename '", partial_, "' to '", path_, "': ", ec.message());
   committed_ = true;
+  fsync_directory_of(path_);
 }
 
 }  // namespace edgepipe

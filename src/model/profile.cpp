@@ -7,6 +7,7 @@
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/host.h"
+#include "edgepipe/base/signals.h"
 #include "edgepipe/model/stage.h"
 
 namespace edgepipe {
@@ -31,6 +32,7 @@ void measure_codecs(const std::vector<at::Tensor>& x, int reps, ModelProfile& p)
     std::vector<char> frame;
     std::vector<double> enc, dec;
     for (int i = 0; i < std::max(reps, 1); ++i) {
+      EP_THROW_IF_STOPPED("while timing the codecs");
       auto t0 = std::chrono::steady_clock::now();
       encoder.encode(0, 0, x, frame);
       enc.push_back(ms_since(t0));
@@ -75,6 +77,7 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
     p.cut_metas.push_back(metas_of(x));
     if (options.reps > 0) measure_codecs(x, 3, p);
     for (size_t b = 0; b < nb; ++b) {
+      EP_THROW_IF_STOPPED("while profiling the model (block " + std::to_string(b) + ")");
       const int64_t before = meter.current();
       meter.reset_peak();
       try {
@@ -111,6 +114,7 @@ BlockChain::BlockChain(std::vector<torch::jit::Module> blocks, std::vector<at::T
     : input_(std::move(input)) {
   std::vector<at::Tensor> x = input_;
   for (size_t b = 0; b < blocks.size(); ++b) {
+    EP_THROW_IF_STOPPED("while preparing the blocks for timing");
     torch::jit::Module m = blocks[b];
     if (optimize) {
       std::string why;
@@ -132,6 +136,7 @@ std::vector<double> BlockChain::time(int warmup, int reps, double min_seconds) {
        ++pass) {
     std::vector<at::Tensor> x = input_;
     for (size_t b = 0; b < nb; ++b) {
+      EP_THROW_IF_STOPPED("while timing the blocks");
       auto t0 = std::chrono::steady_clock::now();
       x = runners_[b].run(x);
       if (pass >= warmup) {
@@ -194,6 +199,7 @@ std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_
     double timed_ms = 0;
     for (int i = 0;
          i < warmup + reps || (timed_ms < 1e3 * min_seconds && i < warmup + kMaxTimedPasses); ++i) {
+      EP_THROW_IF_STOPPED("while timing the stages");
       auto t0 = std::chrono::steady_clock::now();
       y = stage.run(x);
       if (i >= warmup) {

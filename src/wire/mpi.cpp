@@ -6,9 +6,39 @@
 
 namespace edgepipe {
 
-MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
-  int provided = 0;
-  mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+namespace {
+const char* thread_level_name(int level) {
+  switch (level) {
+    case MPI_THREAD_SINGLE:
+      return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED:
+      return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED:
+      return "MPI_THREAD_SERIALIZED";
+    case MPI_THREAD_MULTIPLE:
+      return "MPI_THREAD_MULTIPLE";
+    default:
+      return "an unknown thread level";
+  }
+}
+}  // namespace
+
+void check_mpi_thread_level(int provided, int required) {
+  EP_CHECK(provided >= required, "the MPI library provides ", thread_level_name(provided),
+           " but edgepipe needs ", thread_level_name(required),
+           " (LibTorch's threads run beside the thread that calls MPI): use an MPI built with "
+           "thread support");
+}
+
+MpiEnvironment::MpiEnvironment(int* argc, char*** argv, int required) {
+  int provided = MPI_THREAD_SINGLE;
+  mpi_check(MPI_Init_thread(argc, argv, required, &provided), "MPI_Init_thread");
+  try {
+    check_mpi_thread_level(provided, required);
+  } catch (...) {
+    MPI_Finalize();  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
 MpiEnvironment::~MpiEnvironment() {

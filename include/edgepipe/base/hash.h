@@ -1,4 +1,5 @@
-// SHA-256 of a file, as lowercase hex (OpenSSL's EVP digest).
+// SHA-256 of a file, as lowercase hex (OpenSSL's EVP digest). A file that cannot be read to its
+// end (a directory, a read error) is an error naming the file and the system's reason.
 #pragma once
 #include <string>
 

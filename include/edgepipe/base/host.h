@@ -1,16 +1,17 @@
-// memory: how much memory this rank may use: --max-memory, else the node's cgroup limit if one
-// is set, else its physical memory.
+// host: how much memory this rank may use (--max-memory, else its cgroup's limit if one is set
+// and smaller than physical memory, else physical memory) and how many cores (cgroup.h).
 #pragma once
 #include <cstdint>
 #include <string>
 
 namespace edgepipe {
 
-// The node's limit: cgroup v2 memory.max or v1 memory.limit_in_bytes, else MemTotal.
+// The smallest memory limit of this process's cgroup and its ancestors (v2 memory.max, v1
+// memory.limit_in_bytes: a Slurm job's or systemd unit's own), or MemTotal if that is smaller.
 int64_t node_memory_limit();
 
-// Cores this process may use: the CPUs in its affinity mask, fewer if a cgroup CPU quota (v2
-// cpu.max, v1 cpu.cfs_quota_us) allows less (fractional: a quota of 1.5 CPUs is 1.5).
+// Cores this process may use: the CPUs in its affinity mask, fewer if a CPU quota of its cgroup
+// or an ancestor (v2 cpu.max, v1 cpu.cfs_quota_us) allows less (fractional: 1.5 CPUs is 1.5).
 double usable_cores();
 
 // `max_memory` ("512MiB", "2GB"; "" = node_memory_limit()) in bytes, and where it came from.

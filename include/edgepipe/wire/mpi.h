@@ -6,10 +6,11 @@
 
 namespace edgepipe {
 
-// Initialises MPI (MPI_THREAD_FUNNELED) for the lifetime of the object.
+// Initialises MPI for the lifetime of the object, with at least the thread level `required`
+// (throws, naming both levels, if the library provides less).
 class MpiEnvironment {
  public:
-  MpiEnvironment(int* argc, char*** argv);
+  MpiEnvironment(int* argc, char*** argv, int required = MPI_THREAD_FUNNELED);
   ~MpiEnvironment();
   MpiEnvironment(const MpiEnvironment&) = delete;
   MpiEnvironment& operator=(const MpiEnvironment&) = delete;
@@ -31,6 +32,10 @@ class MpiComm {
   int rank_ = 0;
   int size_ = 0;
 };
+
+// Throws edgepipe::Error naming both levels unless `provided` (MPI_Init_thread's) is at least
+// `required`.
+void check_mpi_thread_level(int provided, int required);
 
 // Throws edgepipe::Error "MPI_Isend to rank 2 (tag 3) failed: <MPI's error string>" unless rc is
 // MPI_SUCCESS. peer < 0 leaves the peer out.
