@@ -174,6 +174,9 @@ po::options_description plan_options() {
     ("group-tolerance", po::value<double>()->default_value(0), "plan ranks whose speed, memory "
                  "and links agree within this relative tolerance as one type (0 = identical "
                  "ranks only; the plan is then exact)")
+    ("max-replicas", po::value<int>()->default_value(0), "at most this many ranks per stage "
+                 "in the plan with replicas shown beside the single pipeline (0 = as many as the "
+                 "planner predicts pay, 1 = no replicas)")
     ("no-baselines", po::bool_switch(), "do not compare with the random, greedy, equal-blocks "
                                         "and pipeedge baselines");
   // clang-format on
@@ -230,6 +233,10 @@ PlanCommandConfig to_plan_config(const po::variables_map& vm) {
   c.group_tolerance = vm["group-tolerance"].as<double>();
   EP_CHECK_AS(ConfigError, c.group_tolerance >= 0 && c.group_tolerance < 1,
               "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
+  const int max_replicas = vm["max-replicas"].as<int>();
+  EP_CHECK_AS(ConfigError, max_replicas >= 0,
+              "--max-replicas must be 0 (as many as pay), 1 (none) or more, got ", max_replicas);
+  c.max_replicas = static_cast<size_t>(max_replicas);
   c.baselines = !vm["no-baselines"].as<bool>();
   return c;
 }

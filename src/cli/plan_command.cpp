@@ -16,6 +16,7 @@
 #include "edgepipe/model/graph.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/plan/plan.h"
+#include "edgepipe/plan/plan_format.h"
 #include "edgepipe/plan/policy.h"
 #include "edgepipe/records/profile_log.h"
 
@@ -96,6 +97,24 @@ void print_baselines(const PlanDecision& d, const PlanOptions& options, std::ost
                        ranks.c_str());
     }
   }
+}
+
+// The plan with replicas beside the best single pipeline (--max-replicas; 1 = none). `run` does
+// not route batches to replicas yet: it runs the single pipeline printed above.
+void print_replicas(const PlanDecision& d, PlanOptions options, size_t max_replicas,
+                    std::ostream& out) {
+  if (max_replicas == 1) {
+    out << "\nreplicas: none (--max-replicas 1)\n";
+    return;
+  }
+  options.max_replicas = max_replicas;
+  out << "\n";
+  try {
+    out << format_replica_comparison(d.model, d.cluster, options);
+  } catch (const Error& e) {
+    out << "replicas: no plan: " << e.what() << "\n";
+  }
+  out << "(edgepipe run does not run replicas yet: it runs the optimal plan above)\n";
 }
 
 // `plan --profile LOG`: the planning step of `run` on the measurements, options and calibration
@@ -215,11 +234,11 @@ int run_plan_command(const PlanCommandConfig& cfg, std::ostream& out) {
     EP_FAIL("no plan for ", cfg.model, " on cluster ", cluster_name, ": ", e.what());
   }
   print_decision(d, cfg.batch, out);
-  if (!cfg.baselines) return 0;
   PlanOptions options;
   options.max_stages = cfg.max_stages;
   options.group_tolerance = cfg.group_tolerance;
-  print_baselines(d, options, out);
+  print_replicas(d, options, cfg.max_replicas, out);
+  if (cfg.baselines) print_baselines(d, options, out);
   return 0;
 }
 

@@ -72,6 +72,7 @@ struct PlanCommandConfig {
   bool optimize = true;        // profile the blocks after optimize_for_inference
   size_t max_stages = 0;       // 0: up to one stage per stage rank
   double group_tolerance = 0;  // PlanOptions::group_tolerance
+  size_t max_replicas = 0;     // PlanOptions::max_replicas: 0 = as many as pay, 1 = none
   bool baselines = true;       // also plan with random, greedy, equal-blocks, pipeedge
 };
 
