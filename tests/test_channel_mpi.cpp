@@ -1,8 +1,12 @@
-// The MPI channel under mpiexec: a ring of messages, probing, cancelling, and timeouts.
+// The MPI channel under mpiexec: a ring of messages, probing, cancelling, timeouts, messages in
+// pieces (chunked.h) and the TCP progress thread edgepipe turns on.
 // Its own main(): initialise MPI, run the tests, reduce the result so every rank exits alike.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "edgepipe/wire/channel.h"
+#include "edgepipe/wire/chunked.h"
 #include "edgepipe/wire/mpi.h"
 #include "edgepipe/wire/protocol.h"
 
@@ -38,6 +42,33 @@ TEST(MpiChannel, ProbeThenReceiveUnknownSize) {
     std::string got = recv_bytes(ch, 0, kTagSetup, 30, "set-up");
     EXPECT_EQ(got.size(), 1000u * ch.rank());
   }
+}
+
+// Sizes around a small forced bound (the real one is 1 GiB): none, under, exactly, over, many.
+TEST(MpiChannel, ChunkedMessagesArriveWhole) {
+  MpiChannel ch(*g_comm);
+  const size_t bound = 777;
+  for (size_t size : {size_t(0), size_t(5), size_t(777), size_t(778), size_t(100000)}) {
+    if (ch.rank() == 0) {
+      for (int dest = 1; dest < ch.size(); ++dest) {
+        std::string msg(size, '\0');
+        for (size_t i = 0; i < size; ++i) msg[i] = static_cast<char>((i * 31 + dest) & 0xff);
+        send_chunked(ch, dest, kTagSetup, msg, 30, bound);
+      }
+    } else {
+      std::string got = recv_chunked(ch, 0, kTagSetup, 30, "a chunked stage");
+      ASSERT_EQ(got.size(), size);
+      for (size_t i = 0; i < size; ++i)
+        ASSERT_EQ(got[i], static_cast<char>((i * 31 + ch.rank()) & 0xff)) << "byte " << i;
+    }
+  }
+}
+
+// MpiEnvironment turns on Open MPI's TCP progress thread unless the user chose (ctest does not).
+TEST(MpiEnvironment, TcpProgressThreadOnByDefault) {
+  const char* v = std::getenv("OMPI_MCA_btl_tcp_progress_thread");
+  ASSERT_NE(v, nullptr);
+  EXPECT_STREQ(v, "1");
 }
 
 TEST(MpiChannel, CancelledReceiveAndTimeout) {

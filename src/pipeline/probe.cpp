@@ -15,6 +15,7 @@
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/records/metrics.h"
+#include "edgepipe/wire/chunked.h"
 #include "edgepipe/wire/frame.h"
 #include "edgepipe/wire/protocol.h"
 
@@ -205,7 +206,7 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
   const std::string request = ProfileRequest{blocks, input_frame, cfg.optimize}.to_bytes();
   log.info("measuring " + std::to_string(n - 1) + " stage ranks (" + std::to_string(blocks.size()) +
            " blocks each, one rank per host at a time) and their links");
-  for (int r = 1; r < n; ++r) send_bytes(ch, r, kTagProbe, request, cfg.timeout_s);
+  for (int r = 1; r < n; ++r) send_chunked(ch, r, kTagProbe, request, cfg.timeout_s);
   // Every rank builds its blocks at once, then says where it is.
   for (int r = 1; r < n; ++r)
     sp.ranks[r] = rank_profile_from_bytes(recv_bytes(

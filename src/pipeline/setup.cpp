@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "edgepipe/model/stage.h"
+#include "edgepipe/wire/chunked.h"
 
 namespace edgepipe {
 
@@ -35,9 +36,10 @@ void ship_stages(Channel& world, Channel& pipeline, const RunPlan& plan, double 
   idle.nothing_to_do = true;
   for (int rank = 1; rank < world.size(); ++rank)
     if (std::find(plan.members.begin(), plan.members.end(), rank) == plan.members.end())
-      send_bytes(world, rank, kTagSetup, idle.to_bytes(), timeout_s);
+      send_chunked(world, rank, kTagSetup, idle.to_bytes(), timeout_s);
   for (size_t s = 0; s < plan.setups.size(); ++s)
-    send_bytes(pipeline, static_cast<int>(s + 1), kTagSetup, plan.setups[s].to_bytes(), timeout_s);
+    send_chunked(pipeline, static_cast<int>(s + 1), kTagSetup, plan.setups[s].to_bytes(),
+                 timeout_s);
 }
 
 void tell_every_rank(Channel& world, NoStage why, double timeout_s) {
@@ -45,7 +47,7 @@ void tell_every_rank(Channel& world, NoStage why, double timeout_s) {
   none.ok = false;
   none.nothing_to_do = why == NoStage::nothing_to_do;
   for (int rank = 1; rank < world.size(); ++rank)
-    send_bytes(world, rank, kTagSetup, none.to_bytes(), timeout_s);
+    send_chunked(world, rank, kTagSetup, none.to_bytes(), timeout_s);
 }
 
 }  // namespace edgepipe

@@ -12,6 +12,7 @@
 #include "edgepipe/pipeline/stage_loop.h"
 #include "edgepipe/records/meter.h"
 #include "edgepipe/records/trace.h"
+#include "edgepipe/wire/chunked.h"
 #include "edgepipe/wire/protocol.h"
 
 namespace edgepipe {
@@ -24,14 +25,15 @@ StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
   if (wait_for_tag(world, 0, {kTagProbe, kTagSetup}, cfg.timeout_s, "rank 0 to start the run") ==
       kTagProbe) {
     try {
-      answer_probe(world, recv_bytes(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"), cfg);
+      answer_probe(world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"),
+                   cfg);
     } catch (const std::exception& e) {
       log.error(std::string("measuring this rank at start-up: ") + e.what());
       world.abort(1);
     }
   }
   return StageSetup::from_bytes(
-      recv_bytes(world, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
+      recv_chunked(world, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
 }
 
 // The stream: clocks aligned with rank 0 (which says how many batches to expect, to reserve the

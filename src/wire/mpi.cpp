@@ -1,6 +1,7 @@
 #include "edgepipe/wire/mpi.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "edgepipe/base/error.h"
 
@@ -30,7 +31,15 @@ void check_mpi_thread_level(int provided, int required) {
            "thread support");
 }
 
+void default_mpi_progress_thread() {
+  // Over TCP, Open MPI moves a large message only inside MPI calls, so a transfer waits while a
+  // stage computes. The TCP BTL's progress thread moves it meanwhile (tools/bench_progress;
+  // docs/performance.md). The last argument 0 keeps a user's own setting; other BTLs ignore it.
+  setenv("OMPI_MCA_btl_tcp_progress_thread", "1", 0);
+}
+
 MpiEnvironment::MpiEnvironment(int* argc, char*** argv, int required) {
+  default_mpi_progress_thread();
   int provided = MPI_THREAD_SINGLE;
   mpi_check(MPI_Init_thread(argc, argv, required, &provided), "MPI_Init_thread");
   try {

@@ -37,6 +37,10 @@ class MpiComm {
 // `required`.
 void check_mpi_thread_level(int provided, int required);
 
+// Turns on Open MPI's TCP progress thread (OMPI_MCA_btl_tcp_progress_thread=1) unless the user set
+// it: large messages then move while a stage computes. Called before MPI_Init_thread.
+void default_mpi_progress_thread();
+
 // Throws edgepipe::Error "MPI_Isend to rank 2 (tag 3) failed: <MPI's error string>" unless rc is
 // MPI_SUCCESS. peer < 0 leaves the peer out.
 void mpi_check(int rc, const char* call, int peer = -1, int tag = -1);
