@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Usage: run_wiring_test.sh EDGEPIPE DATA_DIR MPIEXEC
-# The checks of issue 18 that `edgepipe run` gets once rank 0 (src/pipeline/dispatcher.cpp) calls
-# the io/ functions that `single` calls (the calls are listed in the branch's report): every
-# path checked before any work, the output locked for the run, the identity with the codec, the
-# complete file checked on --resume, NaN outputs reported, a stop during profiling giving 143.
-# Registered disabled in tests/CMakeLists.txt until then.
+# The checks of issue 18 that `edgepipe run` makes, rank 0 (src/pipeline/dispatcher.cpp) calling
+# the io/ functions that `single` calls: every path checked before any work, the output locked
+# for the run, the identity with the codec, the complete file checked on --resume, NaN outputs
+# reported, a stop during profiling giving 143.
 edgepipe=$1 data=$2 mpiexec=$3
 source "$(dirname "$0")/outputs_lib.sh"
 args=(run --model "$data/models/resnet18.pt" --input-shape 1,3,32,32 --progress 0)

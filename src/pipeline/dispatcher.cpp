@@ -10,6 +10,8 @@
 #include "edgepipe/base/hash.h"
 #include "edgepipe/base/signals.h"
 #include "edgepipe/io/data.h"
+#include "edgepipe/io/output_lock.h"
+#include "edgepipe/io/output_paths.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/pipeline/clock_sync.h"
 #include "edgepipe/pipeline/feed.h"
@@ -30,6 +32,7 @@ namespace {
 struct Prepared {
   std::optional<ModelGraph> mg;
   std::optional<InputSource> in;
+  std::optional<OutputLock> lock;  // held from the first check until the sink takes it
   std::optional<OutputSink> sink;
   std::string model_sha256;
   RunPlan plan;
@@ -62,18 +65,18 @@ double read_seconds(const InputSource& in, int64_t batch) {
   return (now_seconds() - t0) / 3;
 }
 
-OutputMode output_mode(const RunConfig& cfg) {
-  return cfg.resume      ? OutputMode::resume
-         : cfg.overwrite ? OutputMode::overwrite
-                         : OutputMode::create;
-}
-
 // Model, inputs, plan, outputs file: everything that can fail before any stage has work.
-void prepare(RunConfig& cfg, Channel& world, const Log& log, Prepared& p) {
-  H5OutputFile::preflight(cfg.output, output_mode(cfg));  // before any slow work
+// Returns false when --resume finds the output complete already (nothing to do).
+bool prepare(RunConfig& cfg, Channel& world, const Log& log, Prepared& p) {
+  // Before any slow work: every path checked, and the output locked for the whole run.
+  const OutputPaths paths = check_output_paths(cfg, /*writes_log=*/true);
+  p.lock.emplace(paths.output);
   p.mg.emplace(load_model_graph(cfg.model));
+  EP_THROW_IF_STOPPED("while loading the model");
   check_model_inputs(*p.mg);
   p.in.emplace(cfg, p.mg->input_shape);
+  const OutputIdentity id = output_identity(cfg, *p.in, /*pipeline=*/true);
+  if (cfg.resume && resume_finds_complete(paths.output, id)) return false;
   clamp_batch(cfg, p.in->count(), log);
   log.info("model " + cfg.model + ": " + std::to_string(p.mg->nodes.size()) + " nodes, " +
            std::to_string(p.mg->num_blocks()) + " blocks; inputs " + p.in->description());
@@ -87,11 +90,12 @@ void prepare(RunConfig& cfg, Channel& world, const Log& log, Prepared& p) {
   p.plan = plan_run(*p.mg, cfg, first, read_s, identity, world, log);
   if (p.model_sha256.empty())
     p.plan.profile.identity.model_sha256 = p.model_sha256 = sha256_file(cfg.model);
-  p.sink.emplace(cfg.output, output_mode(cfg),
-                 OutputIdentity{p.model_sha256, p.in->identity(), p.in->count()});
+  p.sink.emplace(paths.output, output_mode_of(cfg), id, std::move(*p.lock));
+  p.lock.reset();
   if (cfg.resume)
     log.info("resuming " + p.sink->file().partial_path() + " at row " +
              std::to_string(p.sink->rows_done()) + " of " + std::to_string(p.in->count()));
+  return true;
 }
 
 std::string describe_counters(const std::vector<StageCounters>& cs) {
@@ -164,8 +168,6 @@ void write_log(const RunConfig& cfg, const RunDescription& run, const StreamResu
 int finish_outputs(const RunConfig& cfg, Prepared& p, const StreamResults& r, const Log& log) {
   OutputSink& sink = *p.sink;
   describe_run(sink.file(), cfg, *p.in, p.plan, r);
-  if (r.nonfinite_rows)
-    log.warn(std::to_string(r.nonfinite_rows) + " input rows contained NaN or Inf");
   if (r.stopped_by) {
     sink.checkpoint();
     log.error(std::string(signal_name(r.stopped_by)) +
@@ -191,13 +193,8 @@ int finish_outputs(const RunConfig& cfg, Prepared& p, const StreamResults& r, co
 // dropped when it holds nothing worth keeping).
 void keep_progress(const RunConfig& cfg, Prepared& p, const Log& log) {
   try {
-    p.sink->checkpoint();
-    if (p.sink->rows_done() == 0 && !cfg.resume)
-      p.sink->file().discard_on_close();
-    else
-      log.error(std::to_string(p.sink->rows_done()) + " of " + std::to_string(p.in->count()) +
-                " rows are kept in " + p.sink->file().partial_path() +
-                "; run the same command with --resume to continue");
+    const std::string kept = p.sink->keep_after_failure(cfg.resume);
+    if (!kept.empty()) log.error(kept);
   } catch (const std::exception& e) {
     log.error(std::string("could not record progress: ") + e.what());
   }
@@ -251,16 +248,15 @@ int stream_and_record(const RunConfig& cfg, Channel& world, Prepared& p, const L
 }  // namespace
 
 int run_dispatcher(const RunConfig& given, Channel& world, const Log& log) {
-  if (given.resume && H5OutputFile::already_complete(given.output)) {
-    // A requeued job whose first attempt finished: done, and not an error.
-    log.info(given.output + " is complete already: nothing to resume");
-    tell_every_rank(world, NoStage::nothing_to_do, given.timeout_s);
-    return 0;
-  }
   RunConfig cfg = given;  // the batch is clamped to the inputs
   Prepared p;
   try {
-    prepare(cfg, world, log, p);
+    if (!prepare(cfg, world, log, p)) {
+      // A requeued job whose first attempt finished: done, and not an error.
+      log.info(cfg.output + " is complete already: nothing to resume");
+      tell_every_rank(world, NoStage::nothing_to_do, cfg.timeout_s);
+      return 0;
+    }
   } catch (const TimeoutError& e) {
     // A rank did not answer during set-up: it cannot be told to exit, and the others would wait
     // for it at the end of the job. End the job.
@@ -270,6 +266,8 @@ int run_dispatcher(const RunConfig& given, Channel& world, const Log& log) {
     log.error(e);
     tell_every_rank(world, NoStage::failed, cfg.timeout_s);
     if (p.sink && !cfg.resume) p.sink->file().discard_on_close();
+    // A stop signal during set-up ends the run with 128 + the signal, like any other phase.
+    if (const auto* stop = dynamic_cast<const StopRequested*>(&e)) return stop->exit_status();
     return 1;
   }
   log.info(describe_plan(*p.mg, p.plan, cfg));

@@ -19,6 +19,8 @@ Feed::Feed(Channel& ch, const RunConfig& cfg, const RunPlan& plan, const InputSo
       in_(in),
       sink_(sink),
       log_(log),
+      bad_inputs_("input", cfg.strict),
+      bad_outputs_("output", cfg.strict),
       num_stages_(static_cast<int>(plan.num_stages())),
       start_(sink.rows_done()),
       total_(in.count()),
@@ -61,6 +63,8 @@ StreamResults Feed::run() {
   }
   progress_.finish(done_, std::min(total_, first_row(done_)) - start_, now_seconds());
   if (cfg_.trace) r_.dispatch.resize(static_cast<size_t>(sent_));
+  for (const NonFiniteRows* bad : {&bad_inputs_, &bad_outputs_})
+    if (bad->count()) log_.warn(bad->summary());
   sink_.checkpoint();
   end_stream();
   gather();
@@ -99,7 +103,8 @@ bool Feed::send_next() {
     return false;
   const double t_read = now_seconds();
   const at::Tensor x = in_.rows(first_row(sent_), std::min(cfg_.batch, total_ - first_row(sent_)));
-  check_rows(x);
+  bad_inputs_.check({x}, first_row(sent_), log_);
+  r_.nonfinite_rows = bad_inputs_.count();
   const double t_encode = now_seconds();
   std::vector<char>& buf = send_buf_[slot_];
   encoder_.encode(static_cast<uint64_t>(sent_), 0, {x}, buf);
@@ -123,18 +128,6 @@ bool Feed::send_next() {
   return true;
 }
 
-// NaN or Inf in the inputs: refused with --strict, else counted (and the first one named).
-void Feed::check_rows(const at::Tensor& x) {
-  if (at::isfinite(x).all().item<bool>()) return;
-  const at::Tensor bad = at::logical_not(at::isfinite(x).flatten(1).all(1)).nonzero();
-  const int64_t row = first_row(sent_) + bad[0][0].item<int64_t>();
-  EP_CHECK(!cfg_.strict, "input row ", row, " contains NaN or Inf (--strict refuses them)");
-  if (r_.nonfinite_rows == 0)
-    log_.warn("input row " + std::to_string(row) +
-              " contains NaN or Inf; its outputs will too (--strict refuses such inputs)");
-  r_.nonfinite_rows += bad.size(0);
-}
-
 // The last stage's output for the next batch in order: decoded and written.
 bool Feed::take_output() {
   size_t n = 0;
@@ -150,6 +143,7 @@ bool Feed::take_output() {
            batches_, " batches");
   EP_CHECK(f.seq == static_cast<uint64_t>(done_), "received batch ", f.seq,
            " from the last stage but expected batch ", done_);
+  bad_outputs_.check(f.tensors, first_row(done_), log_);
   sink_.write(first_row(done_), f.tensors);
   arrival_[done_] = now_seconds();
   DispatchRecord& tot = r_.dispatch_totals;

@@ -12,6 +12,7 @@
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/host.h"
+#include "edgepipe/base/signals.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/records/metrics.h"
@@ -43,6 +44,7 @@ template <typename Done>
 void spin_for(Done done, double timeout_s, const char* what, int peer) {
   const double deadline = now_seconds() + timeout_s;
   while (!done()) {
+    EP_THROW_IF_STOPPED("while measuring the links");
     EP_CHECK_AS(TimeoutError, now_seconds() < deadline, "timed out after ", timeout_s,
                 " s waiting for ", what, " with rank ", peer, " (link probe)");
     sched_yield();
@@ -114,6 +116,7 @@ void time_one_per_host(Channel& ch, StartupProfile& sp, size_t blocks, double ti
   std::map<std::string, std::vector<int>> waiting;  // by host: stage ranks not yet timed
   for (int r = 1; r < ch.size(); ++r) waiting[sp.ranks[r].host].push_back(r);
   for (bool more = true; more;) {
+    EP_THROW_IF_STOPPED("while measuring the ranks");
     std::vector<int> round;
     for (auto& [host, ranks] : waiting) {
       if (ranks.empty()) continue;
@@ -150,6 +153,7 @@ void time_together(Channel& ch, StartupProfile& sp, size_t blocks, double timeou
   if (together.empty()) return;
   std::vector<std::vector<std::vector<double>>> rounds(ch.size());  // by rank, round, block
   for (int round = 0; round < kBusyRounds; ++round) {
+    EP_THROW_IF_STOPPED("while measuring the ranks together");
     for (int r : together) send_order(ch, r, ProbeOrder{ProbeKind::time}, timeout_s);
     for (int r : together) rounds[r].push_back(recv_block_times(ch, r, blocks, timeout_s).block_ms);
   }
@@ -174,6 +178,7 @@ size_t probe_links(Channel& ch, StartupProfile& sp, int64_t probe_bytes, double 
   sp.links.assign(n, std::vector<Link>(n, Link{0, 1e18}));
   std::map<std::pair<std::string, std::string>, Link> by_hosts;
   for (int a = 0; a < n; ++a) {
+    EP_THROW_IF_STOPPED("while measuring the links");
     for (int b = a + 1; b < n; ++b) {
       const auto hosts = std::minmax(sp.ranks[a].host, sp.ranks[b].host);
       if (auto seen = by_hosts.find(hosts); seen != by_hosts.end()) {
@@ -241,6 +246,7 @@ void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg)
     send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(this_rank(cfg)), cfg.timeout_s);
   }
   for (;;) {
+    EP_THROW_IF_STOPPED("while rank 0 measures this rank");
     // Rank 0 may fail meanwhile: then its set-up message comes instead (run_worker reads it).
     if (wait_for_tag(ch, 0, {kTagSetup, kTagProbe}, cfg.timeout_s, "rank 0's link probe order") ==
         kTagSetup)

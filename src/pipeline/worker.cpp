@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/signals.h"
 #include "edgepipe/pipeline/clock_sync.h"
 #include "edgepipe/pipeline/probe.h"
 #include "edgepipe/pipeline/readiness.h"
@@ -27,6 +28,8 @@ StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
     try {
       answer_probe(world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"),
                    cfg);
+    } catch (const StopRequested&) {
+      throw;  // run_worker ends with 128 + the signal
     } catch (const std::exception& e) {
       log.error(std::string("measuring this rank at start-up: ") + e.what());
       world.abort(1);
@@ -65,6 +68,9 @@ int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
   } catch (const TimeoutError& e) {
     log.error(e);
     world.abort(1);  // rank 0 does not answer: the job cannot end cleanly
+  } catch (const StopRequested& e) {
+    log.error(e);
+    return e.exit_status();
   } catch (const std::exception& e) {
     log.error(e);
     return 1;

@@ -12,6 +12,7 @@
 #include "edgepipe/base/log.h"
 #include "edgepipe/cli/config.h"
 #include "edgepipe/io/data.h"
+#include "edgepipe/io/finite.h"
 #include "edgepipe/pipeline/planning.h"
 #include "edgepipe/records/progress.h"
 #include "edgepipe/records/run_record.h"
@@ -39,7 +40,6 @@ class Feed {
   int64_t first_row(int64_t batch) const { return start_ + batch * cfg_.batch; }
   void poll_stop(double now);
   bool send_next();
-  void check_rows(const at::Tensor& x);
   bool take_output();
   void idle(double now);
   void end_stream();
@@ -52,6 +52,7 @@ class Feed {
   const InputSource& in_;
   OutputSink& sink_;
   const Log& log_;
+  NonFiniteRows bad_inputs_, bad_outputs_;  // io/finite.h
   const int num_stages_;
   const int64_t start_, total_, batches_, inflight_;  // rows done before, rows, batches to send
 
