@@ -205,110 +205,128 @@ void primitives(size_t bytes, int reps) {
       1e3 * median(tm));
 }
 
-int run(const Options& o) {
+struct Results {
   std::vector<Row> rows;
   std::vector<CutRow> cut_rows;
   std::vector<StageRow> stage_rows;
-  std::vector<std::string> verdicts;
   bool ok = true;
-  for (const std::string& path : o.models) {
-    at::set_num_threads(o.threads.front());
-    ModelGraph mg = load_model_graph(path);
-    std::vector<int64_t> shape = mg.input_shape;
-    EP_CHECK(!shape.empty(), path,
-             " records no input shape (export it with tools/export_models.py)");
-    shape[0] = o.batch;
-    at::manual_seed(static_cast<int64_t>(o.seed));
-    at::Tensor input = at::randn(shape);
-    ModelProfile prof = profile_model(mg, input);
-    std::string name = path.substr(path.find_last_of('/') + 1);
-    name = name.substr(0, name.rfind('.'));
+};
+using FirstDecode = std::map<std::pair<size_t, std::string>, std::vector<at::Tensor>>;
 
-    // The cuts of each K-stage split (node bounds, first and last included).
-    std::map<size_t, std::vector<size_t>> splits;
-    std::set<size_t> cut_nodes;
-    for (size_t k : o.stages) {
-      std::vector<size_t> nodes;
-      for (size_t b : partition_chain(prof.block_ms, k)) nodes.push_back(mg.cuts[b]);
-      for (size_t i = 0; i + 1 < nodes.size(); ++i) cut_nodes.insert(nodes[i]);  // 0: the input
-      splits[k] = nodes;
-    }
-    // The activations at each cut, computed once.
-    std::map<size_t, std::vector<at::Tensor>> acts_at;
-    for (size_t node : cut_nodes) {
-      if (node == 0) {  // the model's input, which stage 0 decodes
-        acts_at[0] = {input.contiguous().clone()};
-        continue;
-      }
-      StageRunner head(build_stage_module(mg, 0, node));
-      std::vector<at::Tensor> acts = head.run({input});
-      for (auto& t : acts) t = t.contiguous().clone();
-      acts_at[node] = acts;
-    }
-    // What each lossy codec decoded on the first thread count: the others must decode the same.
-    std::map<std::pair<size_t, std::string>, std::vector<at::Tensor>> first_decode;
-
-    for (int threads : o.threads) {
-      at::set_num_threads(threads);
-      // The stages' compute time as the pipeline runs them, on this many threads.
-      std::string stage_text;
-      std::map<size_t, std::vector<double>> stage_ms;
-      for (const auto& [k, nodes] : splits) {
-        stage_ms[k] = time_stages(mg, nodes, input, /*optimize=*/true);
-        stage_text += (stage_text.empty() ? "" : "; ") + std::to_string(k) + " stages:";
-        for (double m : stage_ms[k]) {
-          char b[32];
-          std::snprintf(b, sizeof b, " %.1f", m);
-          stage_text += b;
-        }
-      }
-      std::cout << name << ": stage compute ms (optimised, batch " << o.batch << ", " << threads
-                << " thread" << (threads > 1 ? "s" : "") << "), " << stage_text << "\n";
-      for (const auto& [k, nodes] : splits)
-        for (size_t i = 1; i + 1 < nodes.size(); ++i)
-          cut_rows.push_back({name, threads, k, i, nodes[i], stage_ms[k][i - 1], stage_ms[k][i]});
-      for (const auto& [k, nodes] : splits)
-        for (size_t s = 0; s + 1 < nodes.size(); ++s)
-          stage_rows.push_back({name, threads, k, s, nodes[s],
-                                s + 2 < nodes.size() ? nodes[s + 1] : 0, stage_ms[k][s]});
-
-      for (size_t node : cut_nodes) {
-        const std::vector<at::Tensor>& acts = acts_at[node];
-        for (const std::string& c : o.codecs) {
-          const CodecSpec spec = parse_codec(c);
-          std::vector<int> dims_list{0};  // 0: as edgepipe runs
-          if (o.field_dims && spec.is_zfp()) dims_list = {1, 2, 3, 0};
-          for (int dims : dims_list) {
-            std::vector<at::Tensor> decoded;
-            Row r = bench_codec(acts, spec, o.reps, dims, &decoded);
-            r.model = name;
-            r.node = node;
-            r.shapes = shapes_of(acts);
-            r.threads = threads;
-            if (!spec.lossy() && !r.exact) {
-              std::cout << "FAIL: " << r.codec << " did not decode " << name << " at node " << node
-                        << " bit for bit\n";
-              ok = false;
-            }
-            auto key = std::make_pair(node, c + "/" + std::to_string(dims));
-            auto first = first_decode.find(key);
-            if (first == first_decode.end()) {
-              first_decode[key] = decoded;
-            } else {
-              for (size_t i = 0; i < decoded.size(); ++i)
-                if (!at::equal(decoded[i], first->second[i])) {
-                  std::cout << "FAIL: " << r.codec << " decoded " << name << " at node " << node
-                            << " differently on " << threads << " threads\n";
-                  ok = false;
-                }
-            }
-            rows.push_back(r);
-          }
-        }
-      }
+// The stages' compute time of every split, on the current thread count, into the cut and stage
+// rows.
+void record_stages(const std::string& name, const ModelGraph& mg, const at::Tensor& input,
+                   const std::map<size_t, std::vector<size_t>>& splits, const Options& o,
+                   int threads, Results& res) {
+  std::vector<CutRow>& cut_rows = res.cut_rows;
+  std::vector<StageRow>& stage_rows = res.stage_rows;
+  // The stages' compute time as the pipeline runs them, on this many threads.
+  std::string stage_text;
+  std::map<size_t, std::vector<double>> stage_ms;
+  for (const auto& [k, nodes] : splits) {
+    stage_ms[k] = time_stages(mg, nodes, input, /*optimize=*/true);
+    stage_text += (stage_text.empty() ? "" : "; ") + std::to_string(k) + " stages:";
+    for (double m : stage_ms[k]) {
+      char b[32];
+      std::snprintf(b, sizeof b, " %.1f", m);
+      stage_text += b;
     }
   }
+  std::cout << name << ": stage compute ms (optimised, batch " << o.batch << ", " << threads
+            << " thread" << (threads > 1 ? "s" : "") << "), " << stage_text << "\n";
+  for (const auto& [k, nodes] : splits)
+    for (size_t i = 1; i + 1 < nodes.size(); ++i)
+      cut_rows.push_back({name, threads, k, i, nodes[i], stage_ms.at(k)[i - 1], stage_ms.at(k)[i]});
+  for (const auto& [k, nodes] : splits)
+    for (size_t s = 0; s + 1 < nodes.size(); ++s)
+      stage_rows.push_back({name, threads, k, s, nodes[s], s + 2 < nodes.size() ? nodes[s + 1] : 0,
+                            stage_ms.at(k)[s]});
+}
 
+// Every codec on the activations at one cut; lossless ones must decode bit for bit, and every
+// codec the same on every thread count.
+void measure_cut(const std::string& name, size_t node, const std::vector<at::Tensor>& acts,
+                 const Options& o, int threads, FirstDecode& first_decode, Results& res) {
+  bool& ok = res.ok;
+  std::vector<Row>& rows = res.rows;
+  for (const std::string& c : o.codecs) {
+    const CodecSpec spec = parse_codec(c);
+    std::vector<int> dims_list{0};  // 0: as edgepipe runs
+    if (o.field_dims && spec.is_zfp()) dims_list = {1, 2, 3, 0};
+    for (int dims : dims_list) {
+      std::vector<at::Tensor> decoded;
+      Row r = bench_codec(acts, spec, o.reps, dims, &decoded);
+      r.model = name;
+      r.node = node;
+      r.shapes = shapes_of(acts);
+      r.threads = threads;
+      if (!spec.lossy() && !r.exact) {
+        std::cout << "FAIL: " << r.codec << " did not decode " << name << " at node " << node
+                  << " bit for bit\n";
+        ok = false;
+      }
+      auto key = std::make_pair(node, c + "/" + std::to_string(dims));
+      auto first = first_decode.find(key);
+      if (first == first_decode.end()) {
+        first_decode[key] = decoded;
+      } else {
+        for (size_t i = 0; i < decoded.size(); ++i)
+          if (!at::equal(decoded[i], first->second[i])) {
+            std::cout << "FAIL: " << r.codec << " decoded " << name << " at node " << node
+                      << " differently on " << threads << " threads\n";
+            ok = false;
+          }
+      }
+      rows.push_back(r);
+    }
+  }
+}
+
+// One model: its splits, the activations at their cuts, then every codec on each thread count.
+void measure_model(const std::string& path, const Options& o, Results& res) {
+  at::set_num_threads(o.threads.front());
+  ModelGraph mg = load_model_graph(path);
+  std::vector<int64_t> shape = mg.input_shape;
+  EP_CHECK(!shape.empty(), path, " records no input shape (export it with tools/export_models.py)");
+  shape[0] = o.batch;
+  at::manual_seed(static_cast<int64_t>(o.seed));
+  at::Tensor input = at::randn(shape);
+  ModelProfile prof = profile_model(mg, input);
+  std::string name = path.substr(path.find_last_of('/') + 1);
+  name = name.substr(0, name.rfind('.'));
+
+  // The cuts of each K-stage split (node bounds, first and last included).
+  std::map<size_t, std::vector<size_t>> splits;
+  std::set<size_t> cut_nodes;
+  for (size_t k : o.stages) {
+    std::vector<size_t> nodes;
+    for (size_t b : partition_chain(prof.block_ms, k)) nodes.push_back(mg.cuts[b]);
+    for (size_t i = 0; i + 1 < nodes.size(); ++i) cut_nodes.insert(nodes[i]);  // 0: the input
+    splits[k] = nodes;
+  }
+  // The activations at each cut, computed once.
+  std::map<size_t, std::vector<at::Tensor>> acts_at;
+  for (size_t node : cut_nodes) {
+    if (node == 0) {  // the model's input, which stage 0 decodes
+      acts_at[0] = {input.contiguous().clone()};
+      continue;
+    }
+    StageRunner head(build_stage_module(mg, 0, node));
+    std::vector<at::Tensor> acts = head.run({input});
+    for (auto& t : acts) t = t.contiguous().clone();
+    acts_at[node] = acts;
+  }
+  // What each lossy codec decoded on the first thread count: the others must decode the same.
+  FirstDecode first_decode;
+  for (int threads : o.threads) {
+    at::set_num_threads(threads);
+    record_stages(name, mg, input, splits, o, threads, res);
+    for (size_t node : cut_nodes)
+      measure_cut(name, node, acts_at[node], o, threads, first_decode, res);
+  }
+}
+
+void print_codec_table(const Options& o, const std::vector<Row>& rows) {
   std::cout << "\n| model | threads | cut (node) | tensors | MB | codec | ratio | encode MB/s | "
                "decode MB/s | encode + decode ms | max rel err | rel L2 err |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -325,7 +343,11 @@ int run(const Options& o) {
                   fmt_err(r.rel_l2, lossy).c_str());
     std::cout << line;
   }
+}
 
+// Returns the costliest codec relative to its stages, per model and thread count.
+std::map<std::pair<std::string, int>, std::pair<double, std::string>> print_cut_table(
+    const std::vector<CutRow>& cut_rows, const std::vector<Row>& rows) {
   // Codec cost against stage compute, at every cut of every split (as edgepipe runs: default
   // field). The stage before a cut encodes, the one after decodes; the share is of the smaller.
   std::cout
@@ -355,7 +377,10 @@ int run(const Options& o) {
       }
     }
   }
+  return worst;
+}
 
+void print_stage_table(const std::vector<StageRow>& stage_rows, const std::vector<Row>& rows) {
   // Each stage's own codec work, decode of its input + encode of its output, against its compute.
   // With --overlap the stage's period is the larger of the two (docs/planner.md): below 100 %
   // the codec never sets the pace. The last stage's output (the logits) is not measured: tiny.
@@ -382,6 +407,27 @@ int run(const Options& o) {
       std::cout << line;
     }
   }
+}
+
+void write_csv(const std::string& path, const std::vector<Row>& rows) {
+  std::ofstream f(path);
+  f << "model,threads,cut_node,tensors,mb,codec,field_dims,ratio,encode_mbs,decode_mbs,codec_ms,"
+       "max_rel_err,rel_l2_err,exact\n";
+  for (const Row& r : rows)
+    f << r.model << "," << r.threads << "," << r.node << "," << r.shapes << "," << r.mb << ","
+      << r.codec << "," << r.field_dims << "," << r.ratio << "," << r.enc_mbs << "," << r.dec_mbs
+      << "," << r.codec_ms << "," << r.max_rel << "," << r.rel_l2 << "," << r.exact << "\n";
+  std::cout << "wrote " << path << "\n";
+}
+
+int run(const Options& o) {
+  Results res;
+  for (const std::string& path : o.models) measure_model(path, o, res);
+  const std::vector<Row>& rows = res.rows;
+  const bool ok = res.ok;
+  print_codec_table(o, rows);
+  const auto worst = print_cut_table(res.cut_rows, rows);
+  print_stage_table(res.stage_rows, rows);
   std::cout << "\n";
   for (const auto& [key, w] : worst)
     std::printf("%s, %d thread%s: the costliest codec relative to its stages is %s (%.0f%%)\n",
@@ -393,16 +439,7 @@ int run(const Options& o) {
   std::cout << (ok ? "lossless codecs: every frame decoded bit for bit; every codec decoded the "
                      "same on every thread count\n"
                    : "FAIL: see above\n");
-  if (!o.csv.empty()) {
-    std::ofstream f(o.csv);
-    f << "model,threads,cut_node,tensors,mb,codec,field_dims,ratio,encode_mbs,decode_mbs,codec_ms,"
-         "max_rel_err,rel_l2_err,exact\n";
-    for (const Row& r : rows)
-      f << r.model << "," << r.threads << "," << r.node << "," << r.shapes << "," << r.mb << ","
-        << r.codec << "," << r.field_dims << "," << r.ratio << "," << r.enc_mbs << "," << r.dec_mbs
-        << "," << r.codec_ms << "," << r.max_rel << "," << r.rel_l2 << "," << r.exact << "\n";
-    std::cout << "wrote " << o.csv << "\n";
-  }
+  if (!o.csv.empty()) write_csv(o.csv, rows);
   return ok ? 0 : 1;
 }
 
