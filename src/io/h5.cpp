@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/io/h5_attributes.h"
 #include "edgepipe/io/output_paths.h"
 
 namespace edgepipe {
@@ -105,34 +106,14 @@ void h5_check(herr_t rc, const std::string& what) {
   if (rc < 0) EP_FAIL(what, ": ", error_stack());
 }
 
-bool H5AttributeReader::has(const std::string& name) const {
-  return H5Aexists(object_, name.c_str()) > 0;
-}
+bool H5AttributeReader::has(const std::string& name) const { return h5_has_attr(object_, name); }
 
 std::string H5AttributeReader::text(const std::string& name) const {
-  H5Id attr(H5Aopen(object_, name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
-  H5Id type(H5Aget_type(attr.get()), H5Tclose, "type of attribute " + name);
-  EP_CHECK(H5Tget_class(type.get()) == H5T_STRING, "attribute ", name, " is not a string");
-  if (H5Tis_variable_str(type.get()) > 0) {  // as h5py writes them (UTF-8 or ASCII)
-    char* text = nullptr;
-    h5_check(H5Aread(attr.get(), type.get(), &text), "reading attribute " + name);
-    const std::string value = text ? text : "";
-    h5_check(H5free_memory(text), "freeing attribute " + name);
-    return value;
-  }
-  std::string value(H5Tget_size(type.get()), '\0');
-  h5_check(H5Aread(attr.get(), type.get(), value.data()), "reading attribute " + name);
-  return value.substr(0, value.find('\0'));
+  return h5_read_text_attr(object_, name);
 }
 
 std::vector<int64_t> H5AttributeReader::ints(const std::string& name) const {
-  H5Id attr(H5Aopen(object_, name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
-  H5Id space(H5Aget_space(attr.get()), H5Sclose, "dataspace of attribute " + name);
-  hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  std::vector<int64_t> value(static_cast<size_t>(std::max<hssize_t>(n, 0)));
-  if (!value.empty())
-    h5_check(H5Aread(attr.get(), H5T_NATIVE_INT64, value.data()), "reading attribute " + name);
-  return value;
+  return h5_read_ints_attr(object_, name);
 }
 
 H5Id h5_open_read_only(const std::string& file, const std::string& what) {
@@ -282,10 +263,6 @@ std::vector<int64_t> H5OutputFile::int_attribute(const std::string& name) const 
   return attributes().ints(name);
 }
 
-void H5OutputFile::delete_attribute_if_any(const std::string& name) {
-  if (has_attribute(name)) h5_check(H5Adelete(file_.get(), name.c_str()), "replacing " + name);
-}
-
 void H5OutputFile::flush() {
   EP_CHECK(!failed_, "an earlier write to '", partial_,
            "' failed: nothing more of it is flushed as good");
@@ -379,40 +356,15 @@ void H5OutputFile::write_rows(const std::string& name, int64_t first, int64_t co
 }
 
 void H5OutputFile::set_attribute(const std::string& name, const std::string& value) {
-  delete_attribute_if_any(name);
-  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
-  h5_check(H5Tset_size(type.get(), std::max<size_t>(value.size(), 1)), "string size");
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "scalar dataspace");
-  H5Id attr(
-      H5Acreate2(file_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-      H5Aclose, "attribute " + name);
-  std::string padded = value.empty() ? std::string(1, '\0') : value;
-  h5_check(H5Awrite(attr.get(), type.get(), padded.data()), "writing attribute " + name);
+  h5_write_text_attr(file_.get(), name, value);
 }
 
 void H5OutputFile::set_attribute(const std::string& name, const std::vector<int64_t>& value) {
-  // Same size: written in place (progress marks change no object layout).
-  if (has_attribute(name) && int_attribute(name).size() == value.size() && !value.empty()) {
-    H5Id attr(H5Aopen(file_.get(), name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
-    h5_check(H5Awrite(attr.get(), H5T_NATIVE_INT64, value.data()), "writing " + name);
-    return;
-  }
-  delete_attribute_if_any(name);
-  hsize_t n = value.size();
-  H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, "attribute dataspace");
-  H5Id attr(
-      H5Acreate2(file_.get(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-      H5Aclose, "attribute " + name);
-  if (n) h5_check(H5Awrite(attr.get(), H5T_NATIVE_INT64, value.data()), "writing " + name);
+  h5_write_ints_attr(file_.get(), name, value);  // same size: in place (marks move no layout)
 }
 
 void H5OutputFile::set_attribute(const std::string& name, double value) {
-  delete_attribute_if_any(name);
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "scalar dataspace");
-  H5Id attr(
-      H5Acreate2(file_.get(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-      H5Aclose, "attribute " + name);
-  h5_check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value), "writing " + name);
+  h5_write_double_attr(file_.get(), name, value);
 }
 
 void H5OutputFile::commit() {

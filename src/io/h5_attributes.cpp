@@ -109,6 +109,13 @@ std::string h5_read_text_attr(hid_t obj, const std::string& name) {
   H5Id a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "attribute " + name);
   H5Id type(H5Aget_type(a.get()), H5Tclose, "type of attribute " + name);
   EP_CHECK(H5Tget_class(type.get()) == H5T_STRING, "attribute ", name, " is not a string");
+  if (H5Tis_variable_str(type.get()) > 0) {  // as h5py writes them (UTF-8 or ASCII)
+    char* text = nullptr;
+    h5_check(H5Aread(a.get(), type.get(), &text), "reading attribute " + name);
+    const std::string value = text ? text : "";
+    h5_check(H5free_memory(text), "freeing attribute " + name);
+    return value;
+  }
   std::string value(H5Tget_size(type.get()), '\0');
   h5_check(H5Aread(a.get(), type.get(), value.data()), "reading attribute " + name);
   return value.substr(0, value.find('\0'));

@@ -128,7 +128,6 @@ class H5OutputFile {
   const std::string& partial_path() const { return partial_; }
 
  private:
-  void delete_attribute_if_any(const std::string& name);
   hid_t dataset(const std::string& name);
   void check_ok(herr_t rc, const std::string& what);  // h5_check; a failure marks the file failed
   std::string close_objects();  // datasets, then the file, once each; the first error
