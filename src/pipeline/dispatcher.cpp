@@ -264,11 +264,12 @@ int run_dispatcher(const RunConfig& given, Channel& world, const Log& log) {
     world.abort(1);
   } catch (const std::exception& e) {
     log.error(e);
-    tell_every_rank(world, NoStage::failed, cfg.timeout_s);
+    // A stop signal during set-up ends the run with 128 + the signal, like any other phase; the
+    // stage ranks exit 0 then, so that the job's status is rank 0's.
+    const auto* stop = dynamic_cast<const StopRequested*>(&e);
+    tell_every_rank(world, stop ? NoStage::stopped : NoStage::failed, cfg.timeout_s);
     if (p.sink && !cfg.resume) p.sink->file().discard_on_close();
-    // A stop signal during set-up ends the run with 128 + the signal, like any other phase.
-    if (const auto* stop = dynamic_cast<const StopRequested*>(&e)) return stop->exit_status();
-    return 1;
+    return stop ? stop->exit_status() : 1;
   }
   log.info(describe_plan(*p.mg, p.plan, cfg));
   return stream_and_record(cfg, world, p, log);

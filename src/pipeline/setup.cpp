@@ -46,6 +46,7 @@ void tell_every_rank(Channel& world, NoStage why, double timeout_s) {
   StageSetup none;
   none.ok = false;
   none.nothing_to_do = why == NoStage::nothing_to_do;
+  none.stopped = why == NoStage::stopped;
   for (int rank = 1; rank < world.size(); ++rank)
     send_chunked(world, rank, kTagSetup, none.to_bytes(), timeout_s);
 }

@@ -75,9 +75,9 @@ int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
     log.error(e);
     return 1;
   }
-  if (!setup.ok) {                                       // rank 0 has said why
-    if (stop_signal() != 0) return 128 + stop_signal();  // a stop signal (to the job) ended it
-    return setup.nothing_to_do ? 0 : 1;
+  if (!setup.ok) {                                        // rank 0 has said why
+    if (stop_signal() != 0) return 128 + stop_signal();   // a stop signal (to the job) ended it
+    return setup.nothing_to_do || setup.stopped ? 0 : 1;  // stopped: rank 0 gives the status
   }
   // From here on ranks count in pipeline order: stage s is rank s + 1.
   RemappedChannel ch(world, std::vector<int>(setup.members.begin(), setup.members.end()));

@@ -11,7 +11,7 @@ namespace edgepipe {
 
 std::string StageSetup::to_bytes() const {
   ByteWriter w;
-  w.put<uint8_t>(ok ? 1 : nothing_to_do ? 2 : 0);
+  w.put<uint8_t>(ok ? 1 : nothing_to_do ? 2 : stopped ? 3 : 0);
   w.put<int32_t>(stage);
   w.put<int32_t>(num_stages);
   w.put<int32_t>(prev);
@@ -38,6 +38,7 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
   const auto status = r.get<uint8_t>();
   s.ok = status == 1;
   s.nothing_to_do = status == 2;
+  s.stopped = status == 3;
   s.stage = r.get<int32_t>();
   s.num_stages = r.get<int32_t>();
   s.prev = r.get<int32_t>();

@@ -25,7 +25,7 @@ void ship_stages(Channel& world, Channel& pipeline, const RunPlan& plan, double 
 
 // Tells every rank of `world` but rank 0 that there is no stage for it: nothing to do (the run
 // is complete already) or set-up failed (rank 0 has said why).
-enum class NoStage { nothing_to_do, failed };
+enum class NoStage { nothing_to_do, failed, stopped };
 void tell_every_rank(Channel& world, NoStage why, double timeout_s);
 
 }  // namespace edgepipe

@@ -48,6 +48,7 @@ enum Tag : int {
 struct StageSetup {
   bool ok = true;              // false: rank 0 failed to set up; the worker just exits
   bool nothing_to_do = false;  // with ok false: there was no work (not a failure)
+  bool stopped = false;        // with ok false: a stop signal ended rank 0's set-up (it reports it)
   int stage = 0;               // 0-based stage index
   int num_stages = 0;
   int prev = 0;                    // rank that sends this stage its inputs
