@@ -80,7 +80,7 @@ po::options_description run_options(bool pipeline) {
     ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
   if (pipeline) {
     o.add_options()
-      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)")
+      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stage ranks)")
       ("profile", po::value<std::string>(), "plan from the start-up measurements stored in this "
                  "earlier run log (same model, batch, threads and ranks) instead of measuring")
       ("calibrate", po::value<int>()->default_value(3), "rounds of timing the planned stages as "

@@ -19,7 +19,7 @@ struct RunConfig {
   std::string output;                 // HDF5 outputs file
   int64_t batch = 1;                  // samples per batch
   int threads = 1;                    // intra-op threads per rank
-  int inflight = 0;                   // batches in flight in the pipeline; 0 = 2 x stages
+  int inflight = 0;                   // batches in flight in the pipeline; 0 = 2 x stage ranks
   int calibrate = 3;                  // rounds of timing planned stages on rank 0 and re-planning
   std::string profile;                // plan from this earlier run log's /profile ("" = measure)
   size_t max_stages = 0;              // 0: up to one stage per stage rank
