@@ -5,6 +5,8 @@
 # rank's profile; a second run plans from that saved profile without measuring, and predicts
 # the same period, as does `edgepipe plan --profile` on it (issue 13); a profile of another job
 # (other ranks, batch, threads or codec) is refused, naming what differs (issue 18).
+# A single pipeline (--max-replicas 1): with replicas allowed the idle rank would run one
+# (tests/run_replicas_test.sh covers replicas).
 set -eu
 edgepipe=$1 repo=$2 data=$3 mpiexec=$4
 out=$(mktemp -d)
@@ -14,7 +16,7 @@ common=("${base[@]}" --batch 2)
 mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
 "$edgepipe" single "${common[@]}" --optimize false --output "$out/ref.h5" --warmup 0 --quiet
 
-"${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --output "$out/a.h5" > "$out/a.txt" 2>&1 ||
+"${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --max-replicas 1 --output "$out/a.h5" > "$out/a.txt" 2>&1 ||
   { cat "$out/a.txt"; exit 1; }
 cat "$out/a.txt"
 grep -q "measured at start-up" "$out/a.txt"
@@ -46,7 +48,7 @@ with h5py.File(sys.argv[1], "r") as f:
     print(f"predicted period {p * 1e3:.2f} ms, measured {m * 1e3:.2f} ms ({m / p:.2f}x)")
 PY
 
-"${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --profile "$out/a.log.h5" \
+"${mpi[@]}" -n 4 "$edgepipe" run "${common[@]}" --max-stages 2 --max-replicas 1 --profile "$out/a.log.h5" \
   --output "$out/b.h5" > "$out/b.txt" 2>&1 || { cat "$out/b.txt"; exit 1; }
 grep -q "planning from the profile in $out/a.log.h5" "$out/b.txt"
 if grep -q "measured at start-up (" "$out/b.txt" || grep -q "measuring 3 stage ranks" "$out/b.txt"; then
@@ -87,7 +89,7 @@ grep -q "was measured for another model" "$out/pm.txt" || { cat "$out/pm.txt"; e
 refused() {  # refused WHAT REGEX RUN-OPTIONS...
   local what=$1 regex=$2
   shift 2
-  if "${mpi[@]}" -n 4 "$edgepipe" run "$@" --max-stages 2 --profile "$out/a.log.h5" \
+  if "${mpi[@]}" -n 4 "$edgepipe" run "$@" --max-stages 2 --max-replicas 1 --profile "$out/a.log.h5" \
       --output "$out/r.h5" > "$out/r.txt" 2>&1; then
     echo "FAIL: a profile of $what was accepted"; exit 1
   fi
@@ -109,7 +111,7 @@ echo "planned runs ok"
 # Two hosts (EDGEPIPE_HOST, as if ranks 0, 2 and 1, 3 ran on two nodes): one pair of ranks per
 # pair of hosts measures the link, the other pairs get its figures; the run still matches.
 "${mpi[@]}" -n 4 sh -c 'EDGEPIPE_HOST=node$((OMPI_COMM_WORLD_RANK % 2)) exec "$0" "$@"' \
-  "$edgepipe" run "${common[@]}" --max-stages 2 --output "$out/d.h5" > "$out/d.txt" 2>&1 ||
+  "$edgepipe" run "${common[@]}" --max-stages 2 --max-replicas 1 --output "$out/d.h5" > "$out/d.txt" 2>&1 ||
   { cat "$out/d.txt"; exit 1; }
 grep -q "measured 3 links (one pair of ranks per pair of hosts) for the 6 pairs of ranks" \
   "$out/d.txt" || { cat "$out/d.txt"; exit 1; }

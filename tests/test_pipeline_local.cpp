@@ -4,14 +4,17 @@
 #include <torch/script.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "edgepipe/io/h5.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/dispatcher.h"
+#include "edgepipe/pipeline/routing.h"
 #include "edgepipe/pipeline/stage_loop.h"
 #include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/pipeline/worker.h"
+#include "edgepipe/records/runlog.h"
 #include "edgepipe/wire/channel.h"
 #include "edgepipe/wire/frame.h"
 #include "edgepipe/wire/protocol.h"
@@ -44,6 +47,26 @@ std::vector<float> read_all(const std::string& file, const std::string& name, in
   std::vector<float> v(rows * cols);
   d.read_rows(0, rows, v.data());
   return v;
+}
+
+// Runs rank 0 and ranks 1..ranks-1 of `edgepipe run` as threads; every one must exit 0.
+void run_threads(const RunConfig& cfg, int ranks) {
+  LocalHub hub(ranks);
+  std::vector<int> codes(ranks, -1);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r) {
+    threads.emplace_back([&, r] {
+      LocalChannel ch(hub, r);
+      Log log(r, true);
+      try {
+        codes[r] = r == 0 ? run_dispatcher(cfg, ch, log) : run_worker(cfg, ch, log);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "rank " << r << ": " << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < ranks; ++r) EXPECT_EQ(codes[r], 0) << "rank " << r;
 }
 
 }  // namespace
@@ -104,6 +127,81 @@ TEST_P(LocalPipeline, OutputsMatchTheWholeModel) {
 
 INSTANTIATE_TEST_SUITE_P(Ranks, LocalPipeline, ::testing::Values(2, 3, 5));
 
+// Replicated stages (routing.h): 5 ranks as 2 stages x 2 replicas, 11 inputs in batches of 2 (the
+// last short). Every output row equals the whole model's, in input order, and every batch was
+// computed exactly once per stage: the replicas' counts in the run log add up to the batches,
+// and each replica took some.
+TEST(LocalPipeline, ReplicasComputeEveryBatchOnce) {
+  TempDir tmp;
+  torch::jit::Module m("m");
+  m.register_parameter("w", torch::randn({6, 6}) * 0.5, false);
+  m.define(kModel);
+  const std::string model = (tmp.path / "model.pt").string();
+  m.save(model);
+  RunConfig cfg;
+  cfg.model = model;
+  cfg.synthetic = 11;
+  cfg.input_shape = {1, 6};
+  cfg.batch = 2;
+  cfg.output = (tmp.path / "out.h5").string();
+  cfg.timeout_s = 60;
+  cfg.quiet = true;
+  cfg.stages = cfg.max_stages = 2;
+  cfg.replicas = cfg.max_replicas = 2;
+  cfg.group_tolerance = 0.9;  // the threads' ranks are alike: one type, whatever the noise
+  run_threads(cfg, 5);
+
+  torch::jit::Module whole = torch::jit::load(model);
+  whole.eval();
+  auto e = read_all(cfg.output, "outputs", 11, 6);
+  for (int64_t row = 0; row < 11; ++row) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg.seed * 1000003u + row);
+    const at::Tensor re =
+        whole.forward({at::randn({1, 6}, gen)}).toTuple()->elements()[0].toTensor();
+    for (int64_t c = 0; c < 6; ++c)
+      EXPECT_NEAR(e[row * 6 + c], re[0][c].item<float>(), 1e-5) << "row " << row;
+  }
+  const RunLogFile log = read_run_log(default_log_path(cfg.output));
+  std::map<int, double> per_stage;
+  std::map<int, int> replicas;
+  for (const auto& t : log.totals) {
+    const int stage = static_cast<int>(t.at("stage"));
+    if (stage < 0) continue;
+    EXPECT_GT(t.at("batches"), 0) << "rank " << t.at("rank");
+    per_stage[stage] += t.at("batches");
+    ++replicas[stage];
+  }
+  ASSERT_EQ(per_stage.size(), 2u);
+  for (int s = 0; s < 2; ++s) {
+    EXPECT_EQ(per_stage[s], 6) << "stage " << s;
+    EXPECT_EQ(replicas[s], 2) << "stage " << s;
+  }
+}
+
+// The schedule: in proportion to the weights, spread out, the same from the flat lists.
+TEST(Routing, WeightedTurns) {
+  const Routing r({{1, 2}, {3}}, {{3, 1}, {1}});
+  EXPECT_EQ(r.count(0, 0, 8), 6);
+  EXPECT_EQ(r.count(0, 1, 8), 2);
+  EXPECT_EQ(r.count(0, 1, 3), 1);
+  EXPECT_EQ(r.rank_of(1, 5), 3);
+  EXPECT_EQ(r.rank_of(-1, 5), 0);
+  EXPECT_EQ(r.rank_of(2, 5), 0);
+  int64_t b = r.next_batch(0, 1, 0), seen = 0;
+  for (; b < 40; b = r.next_batch(0, 1, b + 1)) {
+    EXPECT_EQ(r.rank_of(0, b), 2);
+    ++seen;
+  }
+  EXPECT_EQ(seen, 10);
+  std::vector<int32_t> n, ranks, weights;
+  r.flatten(&n, &ranks, &weights);
+  const Routing back = Routing::from_flat(n, ranks, weights);
+  for (int64_t i = 0; i < 12; ++i) EXPECT_EQ(back.rank_of(0, i), r.rank_of(0, i));
+  EXPECT_THROW(Routing::from_flat({4}, ranks, weights), Error);  // more replicas than ranks
+  EXPECT_THROW(Routing::from_flat({1}, ranks, weights), Error);  // ranks left over
+  EXPECT_THROW(Routing({{1}}, {{0}}), Error);
+}
+
 // ---- the wire protocol's messages (wire/protocol.h) ----
 
 TEST(Protocol, StageSetupRoundTrip) {
@@ -118,6 +216,10 @@ TEST(Protocol, StageSetupRoundTrip) {
   s.out_codec = parse_codec("zfp-rate:8+lz4");
   s.overlap = true;
   s.members = {0, 3, 1, 2};
+  s.replica = 1;
+  s.route_replicas = {1, 2};
+  s.route_ranks = {1, 2, 3};
+  s.route_weights = {1, 16, 5};
   s.module_bytes = std::string("PK\0archive", 10);
   const StageSetup t = StageSetup::from_bytes(s.to_bytes());
   EXPECT_TRUE(t.ok);
@@ -132,6 +234,10 @@ TEST(Protocol, StageSetupRoundTrip) {
   EXPECT_EQ(t.out_codec, s.out_codec);
   EXPECT_TRUE(t.overlap);
   EXPECT_EQ(t.members, s.members);
+  EXPECT_EQ(t.replica, 1);
+  EXPECT_EQ(t.route_replicas, s.route_replicas);
+  EXPECT_EQ(t.route_ranks, s.route_ranks);
+  EXPECT_EQ(t.route_weights, s.route_weights);
   EXPECT_EQ(t.module_bytes, s.module_bytes);
   StageSetup none;
   none.ok = false;
@@ -239,8 +345,8 @@ TEST(Watchdog, StageLoopAnswersWithTheJobsRanks) {
   const std::string second = ask();
   EXPECT_NE(second.find("for batch 1 from rank 2; 1 batches done"), std::string::npos) << second;
   encode_frame(1, kFrameEnd, {}, frame);
-  send_bytes(feeder, 1, kTagData, std::string(frame.data(), frame.size()), 5);
-  const std::string end = recv_bytes(root, 1, kTagData, 10, "the end of the stream");
+  send_bytes(feeder, 1, kTagEnd, std::string(frame.data(), frame.size()), 5);
+  const std::string end = recv_bytes(root, 1, kTagEnd, 10, "the end of the stream");
   EXPECT_TRUE(decode_frame(end.data(), end.size()).flags & kFrameEnd);
   stage.join();
   EXPECT_EQ(counters.batches, 1);

@@ -161,6 +161,29 @@ TEST(Policy, DescribedClusterGetsTheExactOptimum) {
   EXPECT_EQ(decide_described_plan(costs, cluster, policy).plan.stages.size(), 1u);
 }
 
+// One indivisible block of 8 ms on 4 stage ranks with a core each: no pipeline beats 8 ms, four
+// replicas take 2 ms. `run --max-replicas 0` (the planner decides) takes them; 1 forbids them,
+// --stages alone keeps a single pipeline, --replicas 2 forces two per stage.
+TEST(Policy, ReplicasWhenPredictedFaster) {
+  const PlanMeasurements m = shared_host(4, 8, {8});
+  PlanPolicy policy;
+  policy.calibrate = 0;
+  const PlanDecision single = decide_plan(m, policy, CalibrateFn());  // max_replicas 1
+  EXPECT_NEAR(single.plan.period_s(), 8e-3, 1e-6);
+  EXPECT_EQ(single.plan.ranks_used(), 1u);
+  policy.max_replicas = 0;
+  const PlanDecision many = decide_plan(m, policy, CalibrateFn());
+  EXPECT_NEAR(many.plan.period_s(), 2e-3, 1e-6);
+  EXPECT_EQ(many.plan.ranks_used(), 4u);
+  EXPECT_EQ(many.busy_stages, 4u);
+  policy.stages = policy.max_stages = 1;
+  EXPECT_EQ(decide_plan(m, policy, CalibrateFn()).plan.ranks_used(), 1u);
+  policy.replicas = 2;
+  const PlanDecision two = decide_plan(m, policy, CalibrateFn());
+  EXPECT_EQ(two.plan.ranks_used(), 2u);
+  EXPECT_NEAR(two.plan.period_s(), 4e-3, 1e-6);
+}
+
 TEST(Policy, CodecLinks) {
   PlanPolicy p;
   p.coded_links = {1, 3};

@@ -80,7 +80,7 @@ po::options_description run_options(bool pipeline) {
     ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
   if (pipeline) {
     o.add_options()
-      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stages)")
+      ("inflight", po::value<int>()->default_value(0), "batches in flight (0 = 2 x stage ranks)")
       ("profile", po::value<std::string>(), "plan from the start-up measurements stored in this "
                  "earlier run log (same model, batch, threads and ranks) instead of measuring")
       ("calibrate", po::value<int>()->default_value(3), "rounds of timing the planned stages as "
@@ -90,6 +90,11 @@ po::options_description run_options(bool pipeline) {
                  "chooses cuts and ranks; 0 = choose the number too)")
       ("max-stages", po::value<int>()->default_value(0), "at most this many stages (0 = up to "
                  "one per stage rank; the planner may use fewer)")
+      ("max-replicas", po::value<int>()->default_value(0), "at most this many ranks per stage: "
+                 "a plan with replicas runs when it is predicted faster than the best single "
+                 "pipeline (0 = as many as pay, 1 = no replicas; none with --stages)")
+      ("replicas", po::value<int>()->default_value(0), "run every stage on exactly this many "
+                 "ranks (0 = the planner decides, see --max-replicas; with --stages too)")
       ("group-tolerance", po::value<double>()->default_value(0.05), "ranks whose measured block "
                  "times, memory and links agree within this fraction are planned as one type "
                  "(docs/planner.md); 0 = exact")
@@ -264,6 +269,18 @@ void read_pipeline_options(const po::variables_map& vm, RunConfig& c) {
               stages);
   c.stages = static_cast<size_t>(stages);
   if (c.stages) c.max_stages = c.stages;
+  const int max_replicas = vm["max-replicas"].as<int>();
+  EP_CHECK_AS(ConfigError, max_replicas >= 0,
+              "--max-replicas must be 0 (as many as pay), 1 (none) or more, got ", max_replicas);
+  const int replicas = vm["replicas"].as<int>();
+  EP_CHECK_AS(ConfigError, replicas >= 0,
+              "--replicas must be 0 (the planner decides) or positive, got ", replicas);
+  c.replicas = static_cast<size_t>(replicas);
+  EP_CHECK_AS(ConfigError,
+              !c.replicas || !max_replicas || c.replicas <= static_cast<size_t>(max_replicas),
+              "--replicas ", c.replicas, " is more than --max-replicas ", max_replicas);
+  // A forced number of stages is a single pipeline unless --replicas says otherwise.
+  c.max_replicas = c.replicas ? c.replicas : c.stages ? 1 : static_cast<size_t>(max_replicas);
   c.group_tolerance = vm["group-tolerance"].as<double>();
   EP_CHECK_AS(ConfigError, c.group_tolerance >= 0 && c.group_tolerance < 1,
               "--group-tolerance must be in [0, 1), got ", c.group_tolerance);

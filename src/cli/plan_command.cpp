@@ -99,8 +99,8 @@ void print_baselines(const PlanDecision& d, const PlanOptions& options, std::ost
   }
 }
 
-// The plan with replicas beside the best single pipeline (--max-replicas; 1 = none). `run` does
-// not route batches to replicas yet: it runs the single pipeline printed above.
+// The plan with replicas beside the best single pipeline (--max-replicas; 1 = none). `run` takes
+// the plan with replicas when it is predicted faster (same option, same meaning).
 void print_replicas(const PlanDecision& d, PlanOptions options, size_t max_replicas,
                     std::ostream& out) {
   if (max_replicas == 1) {
@@ -114,7 +114,8 @@ void print_replicas(const PlanDecision& d, PlanOptions options, size_t max_repli
   } catch (const Error& e) {
     out << "replicas: no plan: " << e.what() << "\n";
   }
-  out << "(edgepipe run does not run replicas yet: it runs the optimal plan above)\n";
+  out << "(edgepipe run --max-replicas " << max_replicas
+      << " runs the plan with replicas when it is predicted faster than the one above)\n";
 }
 
 // `plan --profile LOG`: the planning step of `run` on the measurements, options and calibration

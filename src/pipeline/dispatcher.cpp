@@ -98,13 +98,16 @@ bool prepare(RunConfig& cfg, Channel& world, const Log& log, Prepared& p) {
   return true;
 }
 
-std::string describe_counters(const std::vector<StageCounters>& cs) {
+// One line per stage rank: a stage's replicas each have theirs (their shares of the batches).
+std::string describe_counters(const std::vector<StageCounters>& cs, const RunPlan& plan) {
   std::ostringstream s;
-  s << "  stage  batches  compute ms/batch  recv wait ms  send wait ms  codec ms  busy %  MB out\n";
+  s << "  stage  rank  batches  compute ms/batch  recv wait ms  send wait ms  codec ms  busy %  "
+       "MB out\n";
   for (size_t i = 0; i < cs.size(); ++i) {
     const auto& c = cs[i];
     const double b = std::max(c.batches, 1.0);
-    s << strprintf("  %5zu  %7.0f  %16.2f  %12.2f  %12.2f  %8.2f  %6.1f  %6.1f\n", i, c.batches,
+    s << strprintf("  %5d  %4d  %7.0f  %16.2f  %12.2f  %12.2f  %8.2f  %6.1f  %6.1f\n",
+                   plan.member_stage.at(i + 1), plan.members.at(i + 1), c.batches,
                    1e3 * c.time_compute / b, 1e3 * c.time_recv_wait / b, 1e3 * c.time_send_wait / b,
                    1e3 * (c.time_encode + c.time_decode) / b,
                    100 * c.time_compute / std::max(c.time_total, 1e-9), c.bytes_out / 1e6);
@@ -177,7 +180,7 @@ int finish_outputs(const RunConfig& cfg, Prepared& p, const StreamResults& r, co
     return 128 + r.stopped_by;
   }
   sink.commit();
-  log.info("stages:\n" + describe_counters(r.counters));
+  log.info("stages:\n" + describe_counters(r.counters, p.plan));
   log.info("links:\n" + describe_links(links_of(r, p.plan.num_stages())));
   if (r.images > 0)
     log.info(std::to_string(r.images) + " images in " + strprintf("%.2f", r.seconds) +
@@ -209,6 +212,9 @@ RunDescription description_of(const Prepared& p) {
   d.overlap = p.plan.decision.overlap;
   d.node_cuts = p.plan.node_cuts;
   d.members = p.plan.members;
+  d.member_stage = p.plan.member_stage;
+  for (size_t s = 0; s < p.plan.routing.num_stages(); ++s)
+    d.weights.push_back(p.plan.routing.weights(s));
   d.profile = p.plan.profile;
   return d;
 }

@@ -22,10 +22,11 @@ Feed::Feed(Channel& ch, const RunConfig& cfg, const RunPlan& plan, const InputSo
       bad_inputs_("input", cfg.strict),
       bad_outputs_("output", cfg.strict),
       num_stages_(static_cast<int>(plan.num_stages())),
+      stage_ranks_(static_cast<int>(plan.num_stage_ranks())),
       start_(sink.rows_done()),
       total_(in.count()),
       batches_((total_ - start_ + cfg.batch - 1) / cfg.batch),
-      inflight_(cfg.inflight > 0 ? cfg.inflight : 2 * num_stages_),
+      inflight_(cfg.inflight > 0 ? cfg.inflight : 2 * stage_ranks_),
       recv_buf_(plan.max_out_bytes),
       encoder_(cfg.codecs.for_link(1)),
       decoder_(plan.max_out_tensor_bytes),
@@ -39,7 +40,15 @@ Feed::Feed(Channel& ch, const RunConfig& cfg, const RunPlan& plan, const InputSo
       max_pause_(
           static_cast<int64_t>(std::clamp(1e5 * plan.decision.plan.period_s(), 100.0, 4000.0))) {
   if (cfg.trace) r_.dispatch.resize(static_cast<size_t>(batches_));  // filled in place
-  recv_ = ch_.irecv(num_stages_, kTagData, recv_buf_.data(), recv_buf_.size());
+  post_receive();
+}
+
+// The next output in order, from the last stage's replica that computes it.
+void Feed::post_receive() {
+  if (done_ >= batches_) return;
+  const int from = plan_.routing.rank_of(num_stages_ - 1, done_);
+  recv_ = ch_.irecv(from, kTagData, recv_buf_.data(), recv_buf_.size());
+  receiving_ = true;
 }
 
 StreamResults Feed::run() {
@@ -88,7 +97,7 @@ StreamResults Feed::partial() const {
 void Feed::poll_stop(double now) {
   if (r_.stopped_by != 0 || now - last_signal_poll_ <= 0.01) return;
   last_signal_poll_ = now;
-  r_.stopped_by = stop_signal() ? stop_signal() : poll_stop_notices(ch_, num_stages_);
+  r_.stopped_by = stop_signal() ? stop_signal() : poll_stop_notices(ch_, stage_ranks_);
   if (!r_.stopped_by) return;
   sink_.checkpoint();  // what is written is safe before anything else is tried
   drain_deadline_ = now + std::min(cfg_.timeout_s, 20.0);
@@ -121,7 +130,8 @@ bool Feed::send_next() {
     d.time_encode = t_sent - t_encode;
     d.bytes_out = static_cast<double>(buf.size());
   }
-  send_[slot_] = ch_.isend(1, kTagData, buf.data(), buf.size());
+  send_to_[slot_] = plan_.routing.rank_of(0, sent_);
+  send_[slot_] = ch_.isend(send_to_[slot_], kTagData, buf.data(), buf.size());
   sending_[slot_] = true;
   slot_ ^= 1;
   ++sent_;
@@ -131,7 +141,8 @@ bool Feed::send_next() {
 // The last stage's output for the next batch in order: decoded and written.
 bool Feed::take_output() {
   size_t n = 0;
-  if (!ch_.test(recv_, &n)) return false;
+  if (!receiving_ || !ch_.test(recv_, &n)) return false;
+  receiving_ = false;
   Frame f;
   const double decode_before = r_.time_decode_last;
   {
@@ -139,10 +150,11 @@ bool Feed::take_output() {
     f = decoder_.decode(recv_buf_.data(), n);
   }
   const double t_write = now_seconds();
-  EP_CHECK(!(f.flags & kFrameEnd), "the last stage ended the stream early, after ", done_, " of ",
-           batches_, " batches");
-  EP_CHECK(f.seq == static_cast<uint64_t>(done_), "received batch ", f.seq,
-           " from the last stage but expected batch ", done_);
+  EP_CHECK(!(f.flags & kFrameEnd), "the last stage sent an end frame as a batch, after ", done_,
+           " of ", batches_, " batches");
+  EP_CHECK(f.seq == static_cast<uint64_t>(done_), "received batch ", f.seq, " from rank ",
+           plan_.members.at(plan_.routing.rank_of(num_stages_ - 1, done_)),
+           " of the last stage but expected batch ", done_);
   bad_outputs_.check(f.tensors, first_row(done_), log_);
   sink_.write(first_row(done_), f.tensors);
   arrival_[done_] = now_seconds();
@@ -160,7 +172,7 @@ bool Feed::take_output() {
   ++done_;
   tot.seq = done_;
   progress_.update(done_, std::min(total_, first_row(done_)) - start_, arrival_[done_ - 1]);
-  recv_ = ch_.irecv(num_stages_, kTagData, recv_buf_.data(), recv_buf_.size());
+  post_receive();
   return true;
 }
 
@@ -168,39 +180,55 @@ bool Feed::take_output() {
 void Feed::idle(double now) {
   if (now - last_progress_ >= cfg_.timeout_s)
     EP_FAIL_AS(TimeoutError, watchdog_headline(cfg_.timeout_s, sent_, done_, plan_.members), "\n",
-               ask_stages(ch_, num_stages_, plan_.members));
+               ask_stages(ch_, stage_ranks_, plan_.members));
   EP_CHECK(r_.stopped_by == 0 || now < drain_deadline_,
            "the batches in flight did not return in time after ", signal_name(r_.stopped_by));
   std::this_thread::sleep_for(pause_);
   pause_ = std::min(pause_ * 2, max_pause_);
 }
 
-// End of stream: it travels through every stage, so when it comes back all work is done.
+// End of stream: an end frame to every replica of the first stage; it travels through every
+// stage rank (each passes it on to every replica of the next once its batches are sent), so
+// when it has come back from every replica of the last stage, all work is done.
 void Feed::end_stream() {
-  const int first = plan_.members.at(1);
   for (int i = 0; i < 2; ++i)
     if (sending_[i])
       wait_for([&] { return ch_.test(send_[i]); }, cfg_.timeout_s,
-               "rank " + std::to_string(first) + " to take a batch");
+               "rank " + std::to_string(plan_.members.at(send_to_[i])) + " to take a batch");
   sending_[0] = sending_[1] = false;
+  if (receiving_) ch_.cancel(recv_);  // a stop: the batch it waits for was never sent
+  receiving_ = false;
   encoder_.encode(static_cast<uint64_t>(sent_), kFrameEnd, {}, send_buf_[0]);
-  send_[0] = ch_.isend(1, kTagData, send_buf_[0].data(), send_buf_[0].size());
-  size_t n = 0;
-  wait_for([&] { return ch_.test(recv_, &n); }, cfg_.timeout_s, "the end of the stream to return");
-  EP_CHECK(decoder_.decode(recv_buf_.data(), n).flags & kFrameEnd,
-           "unexpected batch after the end");
-  wait_for([&] { return ch_.test(send_[0]); }, cfg_.timeout_s,
-           "rank " + std::to_string(first) + " to take the end frame");
+  const std::vector<int>& first = plan_.routing.ranks(0);
+  const std::vector<int>& last = plan_.routing.ranks(static_cast<size_t>(num_stages_ - 1));
+  std::vector<Channel::Handle> sends;
+  for (int to : first)
+    sends.push_back(ch_.isend(to, kTagEnd, send_buf_[0].data(), send_buf_[0].size()));
+  for (int from : last) {
+    const std::string who = std::to_string(plan_.members.at(from));
+    const Channel::Handle h = ch_.irecv(from, kTagEnd, recv_buf_.data(), recv_buf_.size());
+    size_t n = 0;
+    wait_for([&] { return ch_.test(h, &n); }, cfg_.timeout_s,
+             "the end of the stream to return from rank " + who);
+    const Frame f = decoder_.decode(recv_buf_.data(), n);
+    EP_CHECK(f.flags & kFrameEnd, "rank ", who, " sent a batch as the end of the stream");
+    EP_CHECK(f.seq == static_cast<uint64_t>(sent_), "rank ", who, " ended the stream after ", f.seq,
+             " batches but ", sent_, " were sent");
+  }
+  for (size_t i = 0; i < first.size(); ++i)
+    wait_for([&] { return ch_.test(sends[i]); }, cfg_.timeout_s,
+             "rank " + std::to_string(plan_.members.at(first[i])) + " to take the end frame");
   r_.t_end = now_seconds();
   r_.link_first = encoder_.counters();
 }
 
-// Every stage's counters and per-batch records, in pipeline order.
+// Every stage rank's counters and per-batch records, in pipeline order.
 void Feed::gather() {
-  for (int rank = 1; rank <= num_stages_; ++rank) {
+  for (int rank = 1; rank <= stage_ranks_; ++rank) {
     const std::string who = std::to_string(plan_.members.at(rank));
     r_.counters.push_back(counters_from_bytes(
         recv_bytes(ch_, rank, kTagStats, cfg_.timeout_s, "the counters of rank " + who)));
+    r_.counter_stage.push_back(plan_.member_stage.at(rank));
     RankFacts facts;
     std::vector<BatchRecord> batches;
     trace_from_bytes(recv_bytes(ch_, rank, kTagTrace, cfg_.timeout_s, "the trace of rank " + who),
@@ -215,7 +243,7 @@ void Feed::derive(StreamResults& r) const {
   r.images = std::min(total_, first_row(done_)) - start_;
   if (done_ == 0) return;
   r.seconds = arrival_[done_ - 1] - t0_;
-  const int64_t fill = std::min<int64_t>(num_stages_, done_ - 1);
+  const int64_t fill = std::min<int64_t>(stage_ranks_, done_ - 1);
   if (done_ - fill >= 2 && fill > 0) {
     const int64_t rows_after = std::min(total_, first_row(done_)) - first_row(fill);
     r.steady_per_s = rows_after / (arrival_[done_ - 1] - arrival_[fill - 1]);

@@ -20,6 +20,8 @@ PlanPolicy policy_of(const RunConfig& cfg, int ranks) {
   p.group_tolerance = cfg.group_tolerance;
   p.overlap = cfg.overlap;
   p.calibrate = cfg.calibrate;
+  p.max_replicas = cfg.max_replicas;
+  p.replicas = cfg.replicas;
   for (int l = 1; l <= ranks; ++l)
     if (cfg.codecs.for_link(l).kind != CodecKind::raw) p.coded_links.push_back(l);
   return p;
@@ -114,11 +116,22 @@ void lay_out(RunPlan& p, const ModelGraph& mg, const ModelProfile& prof, const R
   for (int l = num_stages + 2; l <= ranks; ++l)
     EP_CHECK(cfg.codecs.for_link(l) == cfg.codecs.all, "--codec names link ", l,
              " but the plan has ", num_stages, " stages: links 1..", num_stages + 1);
+  // Pipeline ranks: rank 0, then every replica of stage 0, of stage 1, ...
   p.members.push_back(0);
-  for (const Stage& st : stages) p.members.push_back(static_cast<int>(st.rank));
+  p.member_stage.push_back(-1);
+  std::vector<std::vector<int>> route_ranks;
+  for (int s = 0; s < num_stages; ++s) {
+    route_ranks.emplace_back();
+    for (size_t rank : stages[s].replicas()) {
+      route_ranks.back().push_back(static_cast<int>(p.members.size()));
+      p.members.push_back(static_cast<int>(rank));
+      p.member_stage.push_back(s);
+    }
+  }
+  p.routing = Routing(route_ranks, Routing::weights_of(p.decision.plan));
   for (int s = 1; s < num_stages; ++s)
     p.node_cuts.push_back(static_cast<int64_t>(mg.cuts[stages[s].first]));
-  p.setups = stage_setups(mg, prof, p.decision, cfg.codecs, p.members);
+  p.setups = stage_setups(mg, prof, p.decision, cfg.codecs, p.members, p.routing);
   p.max_out_bytes = frame_bound(prof.cut_metas.back());
   for (const auto& m : prof.cut_metas.back())
     p.max_out_tensor_bytes += static_cast<uint64_t>(m.bytes());
@@ -175,7 +188,8 @@ RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& i
 
 std::string describe_plan(const ModelGraph& mg, const RunPlan& p, const RunConfig& cfg) {
   std::ostringstream s;
-  const size_t k = p.num_stages(), idle = p.decision.cluster.num_stage_ranks() - k;
+  const size_t k = p.num_stages();
+  const size_t idle = p.decision.cluster.num_stage_ranks() - p.decision.plan.ranks_used();
   s << describe_profile(p.profile.measurements.startup,
                         cfg.profile.empty()
                             ? "measured at start-up"

@@ -9,23 +9,32 @@ namespace edgepipe {
 
 std::vector<StageSetup> stage_setups(const ModelGraph& mg, const ModelProfile& prof,
                                      const PlanDecision& decision, const LinkCodecs& codecs,
-                                     const std::vector<int>& members) {
+                                     const std::vector<int>& members, const Routing& routing) {
   std::vector<StageSetup> setups;
   const int num_stages = static_cast<int>(decision.plan.stages.size());
+  std::vector<int32_t> route_replicas, route_ranks, route_weights;
+  routing.flatten(&route_replicas, &route_ranks, &route_weights);
   for (int s = 0; s < num_stages; ++s) {
     const size_t b0 = decision.plan.stages[s].first, b1 = decision.plan.stages[s].end;
     StageSetup setup;
     setup.stage = s;
     setup.num_stages = num_stages;
-    setup.prev = s;  // in pipeline order: stage s is rank s + 1
-    setup.next = s + 1 == num_stages ? 0 : s + 2;
+    // Without replicas: stage s is pipeline rank s + 1 (with them the routes say).
+    setup.prev = s > 0 ? routing.ranks(s - 1).front() : 0;
+    setup.next = s + 1 < num_stages ? routing.ranks(s + 1).front() : 0;
     setup.inputs = prof.cut_metas[b0];
     setup.max_in_bytes = frame_bound(prof.cut_metas[b0]);
     setup.out_codec = codecs.for_link(s + 2);  // links count in pipeline order
     setup.overlap = decision.overlap;
     setup.members = std::vector<int32_t>(members.begin(), members.end());
+    setup.route_replicas = route_replicas;
+    setup.route_ranks = route_ranks;
+    setup.route_weights = route_weights;
     setup.module_bytes = save_module_bytes(build_stage_module(mg, mg.cuts[b0], mg.cuts[b1]));
-    setups.push_back(std::move(setup));
+    for (size_t r = 0; r < routing.ranks(s).size(); ++r) {
+      setup.replica = static_cast<int>(r);
+      setups.push_back(setup);
+    }
   }
   return setups;
 }

@@ -11,15 +11,38 @@ namespace edgepipe {
 StagePosition stage_position(const StageSetup& setup) {
   StagePosition at;
   at.stage = setup.stage;
-  at.prev = setup.prev;
-  at.next = setup.next;
-  at.rank = setup.members.at(setup.stage + 1);  // stage s is pipeline rank s + 1
-  at.prev_rank = setup.members.at(setup.prev);
-  at.next_rank = setup.members.at(setup.next);
+  at.replica = setup.replica;
+  at.members = std::vector<int>(setup.members.begin(), setup.members.end());
+  if (setup.route_replicas.empty()) {
+    std::vector<std::vector<int>> ranks, weights;
+    for (int s = 0; s < setup.num_stages; ++s) {
+      ranks.push_back({s + 1});
+      weights.push_back({1});
+    }
+    at.routing = Routing(ranks, weights);
+  } else {
+    at.routing = Routing::from_flat(setup.route_replicas, setup.route_ranks, setup.route_weights);
+  }
+  EP_CHECK(setup.stage >= 0 && static_cast<size_t>(setup.stage) < at.routing.num_stages() &&
+               setup.replica >= 0 &&
+               static_cast<size_t>(setup.replica) < at.routing.ranks(setup.stage).size(),
+           "stage set-up: stage ", setup.stage, " replica ", setup.replica,
+           " is not in its routes");
+  at.self = at.routing.ranks(setup.stage).at(setup.replica);
+  at.rank = at.members.at(at.self);
   at.max_in_bytes = setup.max_in_bytes;
   for (const auto& m : setup.inputs) at.max_in_tensor_bytes += static_cast<uint64_t>(m.bytes());
   at.overlap = setup.overlap;
   return at;
+}
+
+std::vector<int> StagePosition::senders() const {
+  return stage == 0 ? std::vector<int>{0} : routing.ranks(stage - 1);
+}
+
+std::vector<int> StagePosition::takers() const {
+  return static_cast<size_t>(stage) + 1 == routing.num_stages() ? std::vector<int>{0}
+                                                                : routing.ranks(stage + 1);
 }
 
 StageLoop::StageLoop(Channel& ch, const StagePosition& at, const CodecSpec& codec,
@@ -33,6 +56,13 @@ StageLoop::StageLoop(Channel& ch, const StagePosition& at, const CodecSpec& code
       encoder_(codec),
       lane_(stage, at.overlap),
       reporter_(ch) {
+  expected_ = next_post_ = static_cast<uint64_t>(at.routing.next_batch(at.stage, at.replica, 0));
+  senders_ = at.senders();
+  for (size_t i = 0; i < senders_.size(); ++i) {
+    end_buf_.emplace_back(frame_bound({}) + 64);
+    end_recv_.push_back(ch_.irecv(senders_[i], kTagEnd, end_buf_[i].data(), end_buf_[i].size()));
+    end_pending_.push_back(true);
+  }
   for (int i = 0; i < 2; ++i) {
     decoder_[i].emplace(at.max_in_tensor_bytes);  // a frame claiming more is corrupt
     in_buf_[i].resize(at.max_in_bytes);
@@ -53,7 +83,8 @@ void StageLoop::run(RankFacts& facts) {
     const double busy_before = busy_seconds();
     double send_test = 0;  // a test that completed a send, counted as waiting for it
     serve();
-    bool progress = take_input();
+    bool progress = take_end();
+    progress = take_input() || progress;
     progress = send_output(&send_test) || progress;
     if (ended_ && lane_.in_flight() == 0) break;
     if (progress)
@@ -63,14 +94,43 @@ void StageLoop::run(RankFacts& facts) {
   }
   drain();
   facts.t_end = now_seconds();
+  if (t_start_ == 0) t_start_ = facts.t_end;  // a replica the stream gave no batch
   counters_.time_total = facts.t_end - t_start_;
   reporter_.finish();
   counters_.link_out = encoder_.counters();
 }
 
+// Slot `slot` receives this rank's next batch not yet posted for, from the rank that sends it.
 void StageLoop::post_receive(int slot) {
-  recv_[slot] = ch_.irecv(at_.prev, kTagData, in_buf_[slot].data(), in_buf_[slot].size());
+  const int from = at_.prev_of(static_cast<int64_t>(next_post_));
+  recv_[slot] = ch_.irecv(from, kTagData, in_buf_[slot].data(), in_buf_[slot].size());
   receiving_[slot] = true;
+  next_post_ = static_cast<uint64_t>(
+      at_.routing.next_batch(at_.stage, at_.replica, static_cast<int64_t>(next_post_) + 1));
+}
+
+// An end frame from a sender: the stream has end_seq_ batches. It may overtake the sender's
+// last batches (another tag): the stream has ended here once every batch before it has come.
+bool StageLoop::take_end() {
+  bool took = false;
+  for (size_t i = 0; i < senders_.size(); ++i) {
+    size_t n = 0;
+    if (!end_pending_[i] || !ch_.test(end_recv_[i], &n)) continue;
+    end_pending_[i] = false;
+    const Frame f = decode_frame(end_buf_[i].data(), n);
+    EP_CHECK(f.flags & kFrameEnd, "stage ", at_.stage, " received a frame that is not the end on ",
+             "the end's tag from rank ", at_.members.at(senders_[i]));
+    EP_CHECK(!end_known_ || f.seq == end_seq_, "stage ", at_.stage, " received ends after ",
+             end_seq_, " and after ", f.seq, " batches");
+    end_known_ = true;
+    end_seq_ = f.seq;
+    took = true;
+  }
+  if (end_known_ && !ended_ && expected_ >= end_seq_) {
+    ended_ = true;
+    if (t_start_ == 0 && facts_) facts_->time_first_wait = now_seconds() - facts_->t_begin;
+  }
+  return took;
 }
 
 // A batch has arrived: decode it and hand it to the lane.
@@ -88,14 +148,11 @@ bool StageLoop::take_input() {
     ScopedTimer t(counters_.time_decode);
     frame = decoder_[in_slot_]->decode(in_buf_[in_slot_].data(), n);
   }
-  if (frame.flags & kFrameEnd) {
-    ended_ = true;
-    end_seq_ = frame.seq;
-    return true;
-  }
+  EP_CHECK(!(frame.flags & kFrameEnd), "stage ", at_.stage, " received an end frame as a batch");
   EP_CHECK(frame.seq == expected_, "stage ", at_.stage, " received batch ", frame.seq,
            " but expected batch ", expected_);
-  ++expected_;
+  expected_ = static_cast<uint64_t>(
+      at_.routing.next_batch(at_.stage, at_.replica, static_cast<int64_t>(expected_) + 1));
   lane_.submit(frame.seq, in_slot_, std::move(frame.tensors));
   in_slot_ ^= 1;
   return true;
@@ -118,7 +175,9 @@ bool StageLoop::send_output(double* send_test) {
   r.out.clear();
   if (!ended_) post_receive(r.slot);  // the batch's input buffer is free now
   std::vector<char>& out = out_buf_[out_slot_];
-  send_[out_slot_] = ch_.isend(at_.next, kTagData, out.data(), out.size());
+  sent_seq_[out_slot_] = r.seq;
+  const int to = at_.next_of(static_cast<int64_t>(r.seq));
+  send_[out_slot_] = ch_.isend(to, kTagData, out.data(), out.size());
   sending_[out_slot_] = true;
   counters_.bytes_out += static_cast<double>(out.size());
   counters_.batches += 1;
@@ -160,7 +219,7 @@ void StageLoop::idle(double t_iter) {
   if (computing)
     waiting(StageWait::compute, seq);
   else if (lane_.has_result())
-    waiting(StageWait::send, static_cast<uint64_t>(counters_.batches));
+    waiting(StageWait::send, sent_seq_[out_slot_] + 2);  // the text names the batch 2 before
   else
     waiting(StageWait::input, expected_);
   if (computing) idle_since_ = t_iter;
@@ -179,22 +238,36 @@ void StageLoop::idle(double t_iter) {
     counters_.time_recv_wait += slept;
 }
 
-// The end frame: once every batch before it is sent, pass it on.
+// The end of the stream: the receives posted for batches past it are cancelled (no rank sends
+// them), the other senders' end frames awaited; once every batch is sent, the end goes on to
+// every rank this one sends to.
 void StageLoop::drain() {
   ScopedTimer t(facts_->time_drain);
   for (int i = 0; i < 2; ++i)
     if (receiving_[i]) ch_.cancel(recv_[i]);
+  waiting(StageWait::drain, 0);
+  const auto every_end = [&] {
+    serve();
+    take_end();
+    return std::find(end_pending_.begin(), end_pending_.end(), true) == end_pending_.end();
+  };
+  wait_for(every_end, timeout_s_,
+           detail::concat("the end of the stream from every rank before stage ", at_.stage));
   for (int i = 0; i < 2; ++i) {
     if (!sending_[i]) continue;
-    waiting(StageWait::drain, 0);
+    const int to = at_.members.at(at_.next_of(static_cast<int64_t>(sent_seq_[i])));
     wait_for([&] { return serve(), ch_.test(send_[i]); }, timeout_s_,
-             detail::concat("rank ", at_.next_rank, " to take a batch"));
+             detail::concat("rank ", to, " to take a batch"));
     sending_[i] = false;
   }
   encoder_.encode(end_seq_, kFrameEnd, {}, out_buf_[0]);
-  send_[0] = ch_.isend(at_.next, kTagData, out_buf_[0].data(), out_buf_[0].size());
-  wait_for([&] { return serve(), ch_.test(send_[0]); }, timeout_s_,
-           detail::concat("rank ", at_.next_rank, " to take the end of the stream"));
+  const std::vector<int> takers = at_.takers();
+  std::vector<Channel::Handle> sends;
+  for (int to : takers)
+    sends.push_back(ch_.isend(to, kTagEnd, out_buf_[0].data(), out_buf_[0].size()));
+  for (size_t i = 0; i < takers.size(); ++i)
+    wait_for([&] { return serve(), ch_.test(sends[i]); }, timeout_s_,
+             detail::concat("rank ", at_.members.at(takers[i]), " to take the end of the stream"));
 }
 
 void StageLoop::serve() {
@@ -208,7 +281,9 @@ void StageLoop::waiting(StageWait wait, uint64_t seq) {
 }
 
 std::string StageLoop::waiting_for() const {
-  return stage_wait_text(wait_, wait_seq_, t_start_ > 0, at_.prev_rank, at_.next_rank);
+  const int prev = at_.members.at(at_.prev_of(static_cast<int64_t>(expected_)));
+  const int next = at_.members.at(at_.next_of(static_cast<int64_t>(sent_seq_[out_slot_])));
+  return stage_wait_text(wait_, wait_seq_, t_start_ > 0, prev, next);
 }
 
 // The watchdog's answer: what this stage does or waits for, and for how long.

@@ -37,7 +37,8 @@ bool same_stages(const Plan& a, const Plan& b) {
   return a.stages.size() == b.stages.size() &&
          std::equal(a.stages.begin(), a.stages.end(), b.stages.begin(),
                     [](const Stage& x, const Stage& y) {
-                      return x.rank == y.rank && x.first == y.first && x.end == y.end;
+                      return x.rank == y.rank && x.first == y.first && x.end == y.end &&
+                             x.ranks == y.ranks;
                     });
 }
 
@@ -55,6 +56,7 @@ class Planning {
     options_.group_tolerance = policy.group_tolerance;
     options_.max_stages = policy.max_stages;
     options_.min_stages = policy.stages;  // --stages N: exactly N, even when fewer are faster
+    if (policy.replicas > 0) options_.min_replicas = options_.max_replicas = policy.replicas;
     measured_ = ranks.cluster(0, 0);
     out_.model = model;
     out_.overlap = policy.overlap == "on";
@@ -63,6 +65,7 @@ class Planning {
 
   PlanDecision decide(const CalibrateFn& calibrate) {
     search_stage_count();
+    consider_replicas();
     calibrate_plan(calibrate);
     settle_dispatcher_share();
     return out_;
@@ -100,7 +103,10 @@ class Planning {
   // stages than ranks runs its stages faster: plan for each number of busy ranks per host with
   // that slowdown, and keep the best (fewer stages unless more are really faster).
   void search_stage_count() {
-    const size_t most = options_.max_stages ? options_.max_stages : measured_.num_stage_ranks();
+    size_t most = options_.max_stages ? options_.max_stages : measured_.num_stage_ranks();
+    // Every stage on `replicas` ranks: no more stages than the ranks hold.
+    if (policy_.replicas > 0)
+      most = std::max<size_t>(1, std::min(most, measured_.num_stage_ranks() / policy_.replicas));
     double best = std::numeric_limits<double>::infinity();
     const size_t fewest = !ranks_.shared ? most : policy_.stages ? policy_.stages : 1;
     for (size_t k = fewest; k <= most; ++k) {
@@ -125,6 +131,44 @@ class Planning {
       }
     }
     out_.model.codec_thread = out_.overlap;
+  }
+
+  // A plan with replicas keeps every stage rank busy: planned with all of them computing on
+  // each host, and taken when it is predicted faster than the best single pipeline (which was
+  // planned with only its own stages busy).
+  void consider_replicas() {
+    if (policy_.max_replicas == 1 || policy_.stages != 0 || policy_.replicas != 0) return;
+    PlanOptions o = options_;
+    o.max_stages = policy_.max_stages;
+    o.max_replicas = policy_.max_replicas;
+    const size_t all = measured_.num_stage_ranks();
+    ModelCosts costs = model_;
+    const bool dispatcher_codec = !policy_.coded_links.empty();
+    costs.codec_thread = policy_.overlap == "on" ||
+                         (policy_.overlap == "auto" && ranks_.overlap_fits(all, dispatcher_codec));
+    Cluster c;
+    double period = 0, d = out_.dispatcher_share;
+    Plan p;
+    try {
+      for (int round = 0; round < 8; ++round) {
+        c = ranks_.cluster(all, d);
+        p = plan_optimal(costs, c, o);
+        period = p.period_s();
+        const double next = out_.dispatcher_s / period;
+        if (std::abs(next - d) < 0.01) break;
+        d = next;
+      }
+    } catch (const std::exception&) {
+      return;  // no plan with replicas fits: the single pipeline stays
+    }
+    const double single = plan_optimal(out_.model, measured_, options_).period_s();
+    if (p.ranks_used() <= p.stages.size() || !(period < single * 0.999)) return;
+    measured_ = c;
+    options_ = o;
+    out_.busy_stages = all;
+    out_.dispatcher_share = d;
+    out_.overlap = costs.codec_thread;
+    out_.model.codec_thread = costs.codec_thread;
   }
 
   // Scales every rank's times of each timed stage's blocks so that they add up to its timing.

@@ -114,6 +114,8 @@ void write_identity_and_policy(hid_t g, const StoredProfile& p) {
   h5_write_double_attr(g, "policy_group_tolerance", p.policy.group_tolerance);
   h5_write_text_attr(g, "policy_overlap", p.policy.overlap);
   h5_write_int_attr(g, "policy_calibrate", p.policy.calibrate);
+  h5_write_int_attr(g, "policy_max_replicas", static_cast<int64_t>(p.policy.max_replicas));
+  h5_write_int_attr(g, "policy_replicas", static_cast<int64_t>(p.policy.replicas));
   h5_write_ints_attr(g, "policy_coded_links", p.policy.coded_links);
 }
 
@@ -204,6 +206,10 @@ void read_identity_and_policy(hid_t g, std::map<std::string, double>& n,
   p.policy.group_tolerance = n["policy_group_tolerance"];
   p.policy.overlap = t["policy_overlap"];
   p.policy.calibrate = static_cast<int>(n["policy_calibrate"]);
+  // Logs from before replicas ran planned without them.
+  p.policy.max_replicas =
+      n.count("policy_max_replicas") ? static_cast<size_t>(n["policy_max_replicas"]) : 1;
+  p.policy.replicas = static_cast<size_t>(n["policy_replicas"]);
   p.policy.coded_links = h5_read_ints_attr(g, "policy_coded_links");
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -64,6 +65,26 @@ std::vector<Row> rows_of(const RunLogFile& log) {
   return rows;
 }
 
+// With replicas, one line per replicated stage: its ranks and each one's share of its batches
+// (a stage's replicas together compute each of its batches once).
+std::string replica_lines(const std::vector<Row>& rows) {
+  std::map<int, std::vector<const Row*>> by_stage;
+  for (const Row& r : rows)
+    if (r.stage >= 0) by_stage[r.stage].push_back(&r);
+  std::string out;
+  for (const auto& [stage, reps] : by_stage) {
+    if (reps.size() < 2) continue;
+    double total = 0;
+    for (const Row* r : reps) total += r->batches;
+    out += "  replicas of stage " + std::to_string(stage) + ":";
+    for (const Row* r : reps)
+      out += f(" rank %.0f", r->rank) + f(" %.0f%%", total > 0 ? 100 * r->batches / total : 0) +
+             f(" (busy %.1f%%)", r->util);
+    out += f(", %.0f batches in all\n", total);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string report_text(const RunLogFile& log, const std::string& name) {
@@ -94,7 +115,8 @@ std::string report_text(const RunLogFile& log, const std::string& name) {
     s << line;
   }
   s << "  (ms are per batch; wait = waiting to receive + waiting for sends; util = decode + "
-       "compute + encode over the rank's wall time; rank 0 reads inputs and writes outputs)\n\n";
+       "compute + encode over the rank's wall time; rank 0 reads inputs and writes outputs)\n";
+  s << replica_lines(rows_of(log)) << "\n";
   std::snprintf(line, sizeof line,
                 "throughput %.2f images/s (%.2f once full), %0.f images in %.2f s; period %.2f ms "
                 "per batch (plan predicted %.2f ms)\n",

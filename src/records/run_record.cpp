@@ -14,12 +14,35 @@
 
 namespace edgepipe {
 
+namespace {
+
+// A stage's replicas send on one link: their totals add up, their worst errors are the link's.
+void add_link(LinkCounters& to, const LinkCounters& c) {
+  if (to.codec[0] == 0) std::snprintf(to.codec, sizeof to.codec, "%s", c.codec);
+  to.frames += c.frames;
+  to.bytes_raw += c.bytes_raw;
+  to.bytes_encoded += c.bytes_encoded;
+  to.bytes_frames += c.bytes_frames;
+  to.time_encode += c.time_encode;
+  to.time_decode += c.time_decode;
+  to.time_error += c.time_error;
+  to.lossy_tensors += c.lossy_tensors;
+  to.error_max_rel = std::max(to.error_max_rel, c.error_max_rel);
+  to.error_max_rel_l2 = std::max(to.error_max_rel_l2, c.error_max_rel_l2);
+  to.error_sq += c.error_sq;
+  to.ref_sq += c.ref_sq;
+}
+
+}  // namespace
+
 std::vector<LinkCounters> links_of(const StreamResults& r, size_t stages) {
   std::vector<LinkCounters> links(stages + 1);
   links[0] = r.link_first;
-  for (size_t i = 0; i < stages && i < r.counters.size(); ++i) {
-    links[i + 1] = r.counters[i].link_out;
-    links[i].time_decode = r.counters[i].time_decode;  // stage i decodes link i + 1
+  for (size_t i = 0; i < r.counters.size(); ++i) {
+    const size_t s = i < r.counter_stage.size() ? static_cast<size_t>(r.counter_stage[i]) : i;
+    if (s >= stages) continue;
+    add_link(links[s + 1], r.counters[i].link_out);
+    links[s].time_decode += r.counters[i].time_decode;  // stage s decodes link s + 1
   }
   links[stages].time_decode = r.time_decode_last;
   return links;
@@ -42,10 +65,10 @@ std::string config_text(const RunConfig& c, const std::string& input) {
   return detail::concat(
       "model = ", c.model, "\ninput = ", input, "\nbatch = ", c.batch, "\nthreads = ", c.threads,
       "\ninflight = ", c.inflight, "\ncalibrate = ", c.calibrate, "\nprofile = ", c.profile,
-      "\nstages = ", c.stages, "\nmax-stages = ", c.max_stages,
-      "\ngroup-tolerance = ", c.group_tolerance, "\noverlap = ", c.overlap,
-      "\ncodec = ", c.codecs.text(), "\noptimize = ", c.optimize, "\ntimeout = ", c.timeout_s,
-      "\ntrace = ", c.trace, "\nenergy-model = ", c.energy_model,
+      "\nstages = ", c.stages, "\nmax-stages = ", c.max_stages, "\nmax-replicas = ", c.max_replicas,
+      "\nreplicas = ", c.replicas, "\ngroup-tolerance = ", c.group_tolerance,
+      "\noverlap = ", c.overlap, "\ncodec = ", c.codecs.text(), "\noptimize = ", c.optimize,
+      "\ntimeout = ", c.timeout_s, "\ntrace = ", c.trace, "\nenergy-model = ", c.energy_model,
       "\nenergy-idle-watts = ", c.energy_idle_w, "\nenergy-core-watts = ", c.energy_core_w, "\n");
 }
 
@@ -77,6 +100,12 @@ void record_plan(const RunDescription& run, RunLog& L) {
     L.stage_recv_s.push_back(c.recv_s);
     L.stage_send_s.push_back(c.send_s);
     L.stage_memory_bytes.push_back(c.memory_bytes);
+    L.stage_replicas.push_back(static_cast<int64_t>(st.replicas().size()));
+    for (size_t i = 0; i < st.replicas().size(); ++i) {
+      L.replica_ranks.push_back(static_cast<int64_t>(st.replicas()[i]));
+      const bool known = s < run.weights.size() && i < run.weights[s].size();
+      L.replica_weights.push_back(known ? run.weights[s][i] : 1);
+    }
   }
   L.profile = run.profile;
 }
@@ -103,8 +132,8 @@ RankLog root_rank(const StreamResults& r, const Meter::Deltas& root) {
 RankLog stage_rank(const RunDescription& run, const StreamResults& r, const ClockSync& clocks,
                    size_t i) {
   RankLog rl;
-  rl.rank = run.members.at(i + 1);  // the job's rank (stage i runs there)
-  rl.stage = static_cast<int>(i);
+  rl.rank = run.members.at(i + 1);  // the job's rank (stage rank i runs there)
+  rl.stage = i + 1 < run.member_stage.size() ? run.member_stage[i + 1] : static_cast<int>(i);
   rl.counters = r.counters[i];
   if (i + 1 < clocks.offset_s.size()) {
     rl.clock_offset_s = clocks.offset_s[i + 1];

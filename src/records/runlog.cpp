@@ -64,6 +64,9 @@ void write_plan_group(hid_t f, const RunLog& log) {
                    "seconds per batch, predicted: the stage's output over its link");
   h5_write_doubles(g.get(), "stage_memory_bytes", log.stage_memory_bytes,
                    "bytes: weights + largest block peak activation");
+  h5_write_ints(g.get(), "stage_replicas", log.stage_replicas);
+  h5_write_ints(g.get(), "replica_ranks", log.replica_ranks);
+  h5_write_ints(g.get(), "replica_weights", log.replica_weights);
 }
 
 // Rank 0's totals: the sums of its batch records (kept without --no-trace's records).

@@ -2,6 +2,7 @@
 // and the energy totals (docs/runlog.md, "/summary").
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "edgepipe/records/runlog.h"
 
@@ -28,19 +29,26 @@ int rank_of_stage(const RunLog& log, int s) {
 void judge_bottleneck(const RunLog& log, RunSummary& s) {
   double busiest = -1, most_send_wait = -1;
   const RankLog *busy = nullptr, *waits = nullptr;
+  // A stage's replicas share its batches: each one's time per batch of the stage's is its time
+  // per batch of its own times its share.
+  std::map<int, double> stage_batches;
+  for (const RankLog& r : log.ranks)
+    if (r.stage >= 0) stage_batches[r.stage] += r.counters.batches;
   for (const RankLog& r : log.ranks) {
     if (r.stage < 0 || r.counters.batches <= 0) continue;
-    const double b = busy_per_batch(r.counters, log.overlap);
+    const double share = r.counters.batches / stage_batches[r.stage];
+    const double b = busy_per_batch(r.counters, log.overlap) * share;
     if (b > busiest) busiest = b, busy = &r;
-    const double sw = r.counters.time_send_wait / r.counters.batches;
+    const double sw = r.counters.time_send_wait / r.counters.batches * share;
     if (sw > most_send_wait) most_send_wait = sw, waits = &r;
   }
   const double P = s.period_s;
   char why[400];
   if (busy && P > 0 && busiest >= 0.7 * P) {
     const StageCounters& c = busy->counters;
-    const double codec = (c.time_encode + c.time_decode) / c.batches;
-    const double compute = c.time_compute / c.batches;
+    const double share = c.batches / stage_batches[busy->stage];
+    const double codec = (c.time_encode + c.time_decode) / c.batches * share;
+    const double compute = c.time_compute / c.batches * share;
     s.bottleneck_stage = busy->stage;
     s.bottleneck_rank = busy->rank;
     s.bottleneck_cause = codec > compute ? "codec" : "compute";

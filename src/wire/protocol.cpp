@@ -14,6 +14,7 @@ std::string StageSetup::to_bytes() const {
   w.put<uint8_t>(ok ? 1 : nothing_to_do ? 2 : stopped ? 3 : 0);
   w.put<int32_t>(stage);
   w.put<int32_t>(num_stages);
+  w.put<int32_t>(replica);
   w.put<int32_t>(prev);
   w.put<int32_t>(next);
   w.put<uint64_t>(max_in_bytes);
@@ -28,6 +29,9 @@ std::string StageSetup::to_bytes() const {
     for (int64_t d : m.shape) w.put<int64_t>(d);
   }
   w.put_vector(members);
+  w.put_vector(route_replicas);
+  w.put_vector(route_ranks);
+  w.put_vector(route_weights);
   w.put_string(module_bytes);
   return w.out;
 }
@@ -41,6 +45,7 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
   s.stopped = status == 3;
   s.stage = r.get<int32_t>();
   s.num_stages = r.get<int32_t>();
+  s.replica = r.get<int32_t>();
   s.prev = r.get<int32_t>();
   s.next = r.get<int32_t>();
   s.max_in_bytes = r.get<uint64_t>();
@@ -61,6 +66,9 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
     s.inputs.push_back(std::move(m));
   }
   s.members = r.get_vector<int32_t>();
+  s.route_replicas = r.get_vector<int32_t>();
+  s.route_ranks = r.get_vector<int32_t>();
+  s.route_weights = r.get_vector<int32_t>();
   s.module_bytes = r.get_string();
   return s;
 }

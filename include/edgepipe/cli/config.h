@@ -19,11 +19,13 @@ struct RunConfig {
   std::string output;                 // HDF5 outputs file
   int64_t batch = 1;                  // samples per batch
   int threads = 1;                    // intra-op threads per rank
-  int inflight = 0;                   // batches in flight in the pipeline; 0 = 2 x stages
+  int inflight = 0;                   // batches in flight in the pipeline; 0 = 2 x stage ranks
   int calibrate = 3;                  // rounds of timing planned stages on rank 0 and re-planning
   std::string profile;                // plan from this earlier run log's /profile ("" = measure)
   size_t max_stages = 0;              // 0: up to one stage per stage rank
   size_t stages = 0;                  // plan exactly this many stages (0: the planner chooses)
+  size_t max_replicas = 0;            // ranks per stage at most (0: as many as pay, 1: none)
+  size_t replicas = 0;                // every stage on exactly this many ranks (0: not forced)
   double group_tolerance = 0.05;      // PlanOptions::group_tolerance for the measured ranks
   LinkCodecs codecs;                  // codec of each link (`run` only; see codec_spec.h)
   std::string overlap = "auto";       // compute thread beside the codec: auto, on, off (worker.h)

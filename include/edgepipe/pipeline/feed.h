@@ -23,8 +23,9 @@ namespace edgepipe {
 
 class Feed {
  public:
-  // `ch` counts ranks in pipeline order (stage s is rank s + 1). Reading starts at the sink's
-  // first row not done (--resume).
+  // `ch` counts ranks in pipeline order (plan.members: rank 0, then every stage's replicas);
+  // batch b goes to the first stage's replica plan.routing says and comes back from the last
+  // stage's. Reading starts at the sink's first row not done (--resume).
   Feed(Channel& ch, const RunConfig& cfg, const RunPlan& plan, const InputSource& in,
        OutputSink& sink, const Log& log);
   Feed(const Feed&) = delete;
@@ -41,6 +42,7 @@ class Feed {
   void poll_stop(double now);
   bool send_next();
   bool take_output();
+  void post_receive();
   void idle(double now);
   void end_stream();
   void gather();
@@ -53,15 +55,16 @@ class Feed {
   OutputSink& sink_;
   const Log& log_;
   NonFiniteRows bad_inputs_, bad_outputs_;  // io/finite.h
-  const int num_stages_;
+  const int num_stages_, stage_ranks_;
   const int64_t start_, total_, batches_, inflight_;  // rows done before, rows, batches to send
 
   std::vector<char> send_buf_[2], recv_buf_;
   FrameEncoder encoder_;
   FrameDecoder decoder_;
   Channel::Handle send_[2] = {-1, -1}, recv_ = -1;
-  bool sending_[2] = {false, false};
-  int slot_ = 0;  // the send buffer the next input is encoded into
+  bool sending_[2] = {false, false}, receiving_ = false;
+  int send_to_[2] = {0, 0};  // the pipeline rank each send buffer went to
+  int slot_ = 0;             // the send buffer the next input is encoded into
 
   StreamResults r_;
   std::vector<double> arrival_;  // when each batch's output was written (rank 0's clock)

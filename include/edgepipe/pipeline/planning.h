@@ -13,6 +13,7 @@
 #include "edgepipe/base/log.h"
 #include "edgepipe/cli/config.h"
 #include "edgepipe/model/graph.h"
+#include "edgepipe/pipeline/routing.h"
 #include "edgepipe/plan/policy.h"
 #include "edgepipe/wire/channel.h"
 #include "edgepipe/wire/protocol.h"
@@ -23,12 +24,15 @@ namespace edgepipe {
 struct RunPlan {
   StoredProfile profile;              // what the plan was made from (the log's /profile)
   PlanDecision decision;              // the planner's stages, ranks and predicted costs
-  std::vector<int> members;           // rank 0, then the rank of each stage (RemappedChannel)
+  std::vector<int> members;           // rank 0, then each stage's replicas' ranks (RemappedChannel)
+  std::vector<int> member_stage;      // the stage of each pipeline rank (-1 for rank 0)
+  Routing routing;                    // which replica computes which batch (routing.h)
   std::vector<int64_t> node_cuts;     // node positions where the model is cut
-  std::vector<StageSetup> setups;     // one per stage, in pipeline order
+  std::vector<StageSetup> setups;     // one per stage rank (replicas too), in pipeline order
   uint64_t max_out_bytes = 0;         // largest frame rank 0 receives
   uint64_t max_out_tensor_bytes = 0;  // the most tensor bytes such a frame decodes to
-  size_t num_stages() const { return setups.size(); }
+  size_t num_stages() const { return routing.num_stages(); }
+  size_t num_stage_ranks() const { return setups.size(); }
 };
 
 // The planning options of `cfg` for a job of `ranks` ranks.

@@ -13,11 +13,12 @@
 
 namespace edgepipe {
 
-// One StageSetup per stage of the decision, in pipeline order (`members`: rank 0, then each
-// stage's rank). `prof` gives the tensors at every cut.
+// One StageSetup per stage rank of the decision (every replica of every stage), in pipeline
+// order (`members`: rank 0, then each stage's replicas' ranks; `routing` their schedule).
+// `prof` gives the tensors at every cut.
 std::vector<StageSetup> stage_setups(const ModelGraph& mg, const ModelProfile& prof,
                                      const PlanDecision& decision, const LinkCodecs& codecs,
-                                     const std::vector<int>& members);
+                                     const std::vector<int>& members, const Routing& routing);
 
 // Sends every idle rank of `world` "nothing to do" and every stage its set-up (over `pipeline`,
 // the ranks in pipeline order).

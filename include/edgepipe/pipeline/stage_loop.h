@@ -14,6 +14,7 @@
 
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/compute_lane.h"
+#include "edgepipe/pipeline/routing.h"
 #include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/records/metrics.h"
 #include "edgepipe/records/trace.h"
@@ -23,18 +24,29 @@
 
 namespace edgepipe {
 
-// Where a stage sits: its neighbours in pipeline order (RemappedChannel ranks) and in the job
-// (for its messages), and the largest input it can receive.
+// Where a stage rank sits: its stage and replica, the batches' routes (routing.h: who sends it
+// each of its batches and who takes each result, in pipeline ranks, RemappedChannel), the job's
+// ranks (for its messages), and the largest input it can receive.
 struct StagePosition {
   int stage = 0;
-  int prev = 0, next = 0;                      // pipeline ranks it receives from and sends to
-  int rank = 0, prev_rank = 0, next_rank = 0;  // the job's ranks: its own, prev's and next's
-  uint64_t max_in_bytes = 0;                   // largest frame it can receive
-  uint64_t max_in_tensor_bytes = 0;            // the most tensor bytes such a frame decodes to
-  bool overlap = false;                        // blocks compute on a thread of their own
+  int replica = 0;                   // which of the stage's replicas this rank is
+  int self = 0;                      // its pipeline rank
+  int rank = 0;                      // its rank in the job
+  Routing routing;                   // every stage's replicas and their schedule
+  std::vector<int> members;          // the job's rank of each pipeline rank
+  uint64_t max_in_bytes = 0;         // largest frame it can receive
+  uint64_t max_in_tensor_bytes = 0;  // the most tensor bytes such a frame decodes to
+  bool overlap = false;              // blocks compute on a thread of their own
+  // Pipeline ranks: who sends batch `seq` here, who takes its result; every rank that sends
+  // here (the previous stage's replicas, or rank 0) and every rank this one sends to.
+  int prev_of(int64_t seq) const { return routing.rank_of(stage - 1, seq); }
+  int next_of(int64_t seq) const { return routing.rank_of(stage + 1, seq); }
+  std::vector<int> senders() const;
+  std::vector<int> takers() const;
 };
 
-// The position of the stage that `setup` describes.
+// The position of the stage rank that `setup` describes. A set-up without routes is a single
+// pipeline: stage s on pipeline rank s + 1.
 StagePosition stage_position(const StageSetup& setup);
 
 class StageLoop {
@@ -53,6 +65,7 @@ class StageLoop {
 
  private:
   void post_receive(int slot);
+  bool take_end();
   bool take_input();
   bool send_output(double* send_test);
   void record(uint64_t seq);
@@ -80,8 +93,20 @@ class StageLoop {
   ComputeLane lane_;
   StageReporter reporter_;
 
-  uint64_t expected_ = 0;  // sequence number of the next batch to arrive
-  bool ended_ = false;     // the end frame has come
+  // This rank's batches (routing.h): the next to arrive, the next to post a receive for, and
+  // the batch each input slot is posted for and each output slot last sent.
+  uint64_t expected_ = 0;
+  uint64_t next_post_ = 0;
+  uint64_t sent_seq_[2] = {0, 0};
+  // The end of the stream: an end frame from every sender (kTagEnd), each into its own buffer;
+  // the first says how many batches there are (end_seq_); ended_ once all of this rank's have
+  // come.
+  std::vector<int> senders_;
+  std::vector<std::vector<char>> end_buf_;
+  std::vector<Channel::Handle> end_recv_;
+  std::vector<bool> end_pending_;
+  bool end_known_ = false;
+  bool ended_ = false;
   uint64_t end_seq_ = 0;
   int in_slot_ = 0;     // the input buffer the next batch arrives in (they alternate)
   int out_slot_ = 0;    // the output buffer the next result is encoded into

@@ -20,11 +20,18 @@ namespace edgepipe {
 // The options planning runs with (`edgepipe run`'s --stages, --max-stages, --group-tolerance,
 // --overlap, --calibrate) and which links carry a codec.
 struct PlanPolicy {
-  size_t stages = 0;                 // exactly this many stages (0: the planner chooses)
-  size_t max_stages = 0;             // at most this many (0: one per stage rank)
-  double group_tolerance = 0.05;     // PlanOptions::group_tolerance
-  std::string overlap = "auto";      // compute thread beside the codec: auto, on, off
-  int calibrate = 3;                 // rounds of timing the planned stages and planning again
+  size_t stages = 0;              // exactly this many stages (0: the planner chooses)
+  size_t max_stages = 0;          // at most this many (0: one per stage rank)
+  double group_tolerance = 0.05;  // PlanOptions::group_tolerance
+  std::string overlap = "auto";   // compute thread beside the codec: auto, on, off
+  int calibrate = 3;              // rounds of timing the planned stages and planning again
+  // PlanOptions::max_replicas (`run --max-replicas`): 1 = no replicas; 0 or N > 1: a plan with
+  // replicas (every stage rank busy) is taken when it is predicted faster than the best single
+  // pipeline. Never with `stages` set.
+  size_t max_replicas = 1;
+  // PlanOptions::min_replicas = max_replicas = this (`run --replicas N`): every stage on exactly
+  // N ranks, planned so (0: not forced).
+  size_t replicas = 0;
   std::vector<int64_t> coded_links;  // numbers of the links whose codec is not raw (1..ranks)
   bool codec_on(size_t link) const;
 };

@@ -24,19 +24,20 @@ struct StreamResults {
   double steady_per_s = 0;  // images/s after the pipeline has filled
   int stopped_by = 0;       // the signal that stopped the run early, or 0
   int64_t nonfinite_rows = 0;
-  std::vector<StageCounters> counters;   // by stage, as each stage sent them
+  std::vector<StageCounters> counters;   // by stage rank (replicas too), as each sent them
+  std::vector<int> counter_stage;        // the stage of each entry of counters (empty: its index)
   LinkCounters link_first;               // link 1 (rank 0 -> stage 0), as rank 0 encoded it
   double time_decode_last = 0;           // rank 0 decoding the last link
   double t0 = 0, t_end = 0;              // stream start, end of the stream back (rank 0's clock)
   std::vector<DispatchRecord> dispatch;  // rank 0's records (empty with --no-trace)
   DispatchRecord dispatch_totals;        // seq = batches that came back
-  std::vector<RankFacts> stage_facts;    // by stage
+  std::vector<RankFacts> stage_facts;    // by stage rank
   std::vector<std::vector<BatchRecord>> stage_batches;
 };
 
 // Per-link codec totals of a pipeline of `stages` stages (links in pipeline order: link i + 1
 // carries into stage i, the last one back to rank 0): bytes, encode time and error from the
-// sending rank, decode time from the receiving one.
+// sending rank, decode time from the receiving one; a stage's replicas' totals added up.
 std::vector<LinkCounters> links_of(const StreamResults& r, size_t stages);
 
 // What the run was, besides its results: set once the plan is made.
@@ -47,8 +48,10 @@ struct RunDescription {
   Plan plan;                   // stages and predicted costs
   bool overlap = false;
   std::vector<int64_t> node_cuts;  // node positions where the model was cut
-  std::vector<int> members;        // rank 0, then the job's rank of each stage
-  StoredProfile profile;           // what the plan was made from
+  std::vector<int> members;        // rank 0, then the job's rank of each stage rank (replicas too)
+  std::vector<int> member_stage;   // the stage each of them runs (-1 for rank 0)
+  std::vector<std::vector<int>> weights;  // each stage's replicas' routing weights (routing.h)
+  StoredProfile profile;                  // what the plan was made from
 };
 
 // The run log of a run; `failure` is the error that ended it early ("" if none). `root` is rank

@@ -59,6 +59,9 @@ struct RunLog {
   // /plan: the planner's choice and its prediction (docs/planner.md, cost model)
   std::vector<int64_t> cuts, stage_rank, stage_first_block, stage_end_block;
   std::vector<double> stage_compute_s, stage_recv_s, stage_send_s, stage_memory_bytes;
+  // Replicas (routing.h): ranks per stage, then every replica's job rank and routing weight,
+  // stage after stage (one per stage without replicas).
+  std::vector<int64_t> stage_replicas, replica_ranks, replica_weights;
   double plan_period_s = 0;  // predicted seconds per batch (largest stage period, dispatcher)
   std::string plan_method;   // "optimal"
   bool overlap = false;      // stages computed on a thread beside their codec work (--overlap)

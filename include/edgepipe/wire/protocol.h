@@ -8,7 +8,9 @@
 //   rank 0 -> stage  kTagSetup   StageSetup: the stage to run, or nothing to do, or failure
 //   stage -> rank 0  kTagReady   "" when the stage is loaded, else what went wrong (text)
 //   rank 0 <-> stage kTagClock   ClockPing and its answer, kClockRounds times (clock_sync.h)
-//   rank 0 <-> stage kTagData    frames (frame.h): inputs, activations, outputs, end of stream
+//   rank 0 <-> stage kTagData    frames (frame.h): inputs, activations, outputs
+//   rank 0 <-> stage kTagEnd     the end of the stream (an end frame), from every replica of a
+//                                stage to every replica of the next, after its last batch
 //   rank 0 -> stage  kTagStatus  the watchdog's question (kStatusRequest); the stage answers
 //                                with one line of text: what it waits for (watchdog.h)
 //   stage -> rank 0  kTagSignal  a signal notice: this rank was asked to stop (SIGTERM, ...)
@@ -40,6 +42,7 @@ enum Tag : int {
   kTagTrace = 8,
   kTagProbe = 9,
   kTagPing = 10,
+  kTagEnd = 11,
 };
 
 // ---- set-up (kTagSetup) ----
@@ -51,8 +54,9 @@ struct StageSetup {
   bool stopped = false;        // with ok false: a stop signal ended rank 0's set-up (it reports it)
   int stage = 0;               // 0-based stage index
   int num_stages = 0;
-  int prev = 0;                    // rank that sends this stage its inputs
-  int next = 0;                    // rank this stage sends its outputs to
+  int replica = 0;                 // which of the stage's replicas this rank is (0-based)
+  int prev = 0;                    // rank that sends this stage its inputs (without replicas)
+  int next = 0;                    // rank this stage sends its outputs to (without replicas)
   std::vector<TensorMeta> inputs;  // the stage's inputs at full batch size (for warm-up)
   uint64_t max_in_bytes = 0;       // largest frame this stage can receive
   CodecSpec out_codec;             // codec of the link this stage sends on (codec_spec.h)
@@ -60,8 +64,12 @@ struct StageSetup {
                                    // (--overlap; rank 0 decides)
   std::vector<int32_t> members;    // the job's ranks in pipeline order: rank 0, then the rank of
                                    // each stage; prev and next count in this order
-                                   // (RemappedChannel)
-  std::string module_bytes;        // the stage's TorchScript archive
+                                   // (RemappedChannel); with replicas, every replica of stage
+                                   // 0, then of stage 1, ...
+  // The batches' routes (pipeline/routing.h): replicas per stage, then every stage's replicas'
+  // pipeline ranks and integer weights, stage after stage.
+  std::vector<int32_t> route_replicas, route_ranks, route_weights;
+  std::string module_bytes;  // the stage's TorchScript archive
 
   std::string to_bytes() const;
   static StageSetup from_bytes(const std::string& bytes);
