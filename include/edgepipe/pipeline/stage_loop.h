@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "edgepipe/base/error.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/compute_lane.h"
 #include "edgepipe/pipeline/watchdog.h"
@@ -32,6 +34,14 @@ struct StagePosition {
   uint64_t max_in_bytes = 0;                   // largest frame it can receive
   uint64_t max_in_tensor_bytes = 0;            // the most tensor bytes such a frame decodes to
   bool overlap = false;                        // blocks compute on a thread of their own
+};
+
+// The stage's model failed on a batch: what rank 0 is told (kTagFailed), so that it can name the
+// input rows.
+class StageBatchError : public Error {
+ public:
+  explicit StageBatchError(StageFailure f) : Error(f.what), failure(std::move(f)) {}
+  StageFailure failure;
 };
 
 // The position of the stage that `setup` describes.
@@ -55,6 +65,7 @@ class StageLoop {
   void post_receive(int slot);
   bool take_input();
   bool send_output(double* send_test);
+  [[noreturn]] void fail_batch(const ComputeLane::Result& r);
   void record(uint64_t seq);
   void count_pass(double t_iter, double busy_before, double send_test);
   void idle(double t_iter);
