@@ -52,7 +52,7 @@ void measure_codecs(const std::vector<at::Tensor>& x, int reps, ModelProfile& p)
 
 MemoryBudget::MemoryBudget(int64_t limit, std::string source, int64_t extra)
     : limit_(std::max<int64_t>(limit, 0)),
-      extra_(std::max<int64_t>(extra, 0)),
+      extra_(3 * std::max<int64_t>(extra, 0)),  // the weights: 3 copies (profile.h)
       source_(std::move(source)) {
   AllocationMeter& meter = AllocationMeter::instance();
   previous_ = meter.limit();
@@ -99,7 +99,7 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
   for (const auto& m : modules) p.block_param_bytes.push_back(parameter_bytes(m));
   for (const CodecSpec& c : options.codecs) p.codecs.push_back({c, {}, {}, {}});
   AllocationMeter& meter = AllocationMeter::instance();
-  int64_t weights = 0;  // optimize_for_inference copies them (BlockChain)
+  int64_t weights = 0;
   for (int64_t w : p.block_param_bytes) weights += w;
   const MemoryBudget budget(options.memory_limit, options.memory_source,
                             options.optimize ? weights : 0);

@@ -288,8 +288,8 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
 }
 
 // A stage rank builds and times every block on the whole batch under its memory limit
-// (MemoryBudget: the activations, and a copy of the weights for optimize_for_inference), which
-// an error names if the batch passes it.
+// (MemoryBudget: the activations, and the copies of the weights optimize_for_inference makes),
+// which an error names if the batch passes it.
 void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg) {
   const double t0 = now_seconds();
   const ProfileRequest req = ProfileRequest::from_bytes(request);

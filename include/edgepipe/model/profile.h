@@ -35,9 +35,9 @@ struct ModelProfile {
 // bytes (0: no limit): an allocation past it is refused before it happens (AllocationMeter in
 // base/host.h); and the process's resident memory may grow by at most the limit (plus
 // kResidentSlack for what LibTorch allocates outside tensors: its JIT, its thread pools).
-// check() names the limit (`source`: where it came from) once either is passed. `extra`: bytes
-// allowed beyond the limit for what is not activations (the copies optimize_for_inference makes
-// of the weights). One at a time.
+// check() names the limit (`source`: where it came from) once either is passed. `extra`: the
+// weights that optimize_for_inference copies (3 copies are allowed beyond the limit, BlockChain's
+// loaded, optimised and checked ones); 0 without optimize_for_inference. One at a time.
 class MemoryBudget {
  public:
   MemoryBudget(int64_t limit, std::string source, int64_t extra = 0);
