@@ -2,13 +2,16 @@
 // the wire protocol's messages; the watchdog's texts and a stage loop's answers to it.
 #include <gtest/gtest.h>
 #include <torch/script.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <thread>
 
 #include "edgepipe/io/h5.h"
 #include "edgepipe/model/stage.h"
+#include "edgepipe/pipeline/compute_lane.h"
 #include "edgepipe/pipeline/dispatcher.h"
 #include "edgepipe/pipeline/routing.h"
 #include "edgepipe/pipeline/stage_loop.h"
@@ -350,4 +353,24 @@ TEST(Watchdog, StageLoopAnswersWithTheJobsRanks) {
   EXPECT_TRUE(decode_frame(end.data(), end.size()).flags & kFrameEnd);
   stage.join();
   EXPECT_EQ(counters.batches, 1);
+}
+
+// A batch whose compute never ends (test hook compute_hang: the model hangs) must not keep the
+// rank from exiting: the lane's destructor waits its bounded time, says so, and ends the process
+// with status 1. Before, it joined the compute thread with no bound and hung (here: until the
+// alarm, which ends the child with SIGALRM, not status 1).
+TEST(ComputeLaneDeathTest, HungComputeEndsTheProcessAfterItsTimeout) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  torch::jit::Module m("m");
+  m.define("def forward(self, x):\n    return x * 2.0\n");
+  StageRunner runner(m);
+  EXPECT_EXIT(
+      {
+        setenv("EDGEPIPE_TEST_CRASH", "compute_hang:1", 1);
+        alarm(60);
+        ComputeLane lane(runner, /*threaded=*/true, /*join_timeout_s=*/1);
+        lane.submit(0, 0, {torch::ones({1, 4})});
+        std::this_thread::sleep_for(std::chrono::seconds(1));  // the thread takes the batch
+      },
+      ::testing::ExitedWithCode(1), "the compute thread did not finish batch 0 within 1 s");
 }

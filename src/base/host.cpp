@@ -3,6 +3,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 
 #include "edgepipe/base/cgroup.h"
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/units.h"
 #include "edgepipe/plan/cluster.h"
 
 namespace edgepipe {
@@ -52,6 +54,8 @@ int64_t rank_memory_limit(const std::string& max_memory, std::string* source) {
 namespace {
 
 std::atomic<int64_t> g_current{0}, g_peak{0};
+std::atomic<int64_t> g_limit{0};    // 0: none (AllocationMeter::set_limit)
+std::atomic<int64_t> g_refused{0};  // the first allocation refused since the limit was set
 
 // LibTorch's CPU allocation (c10::alloc_cpu: aligned, 64 bytes) with a 64-byte header in front
 // that holds the size, so that the pointer is its own context and raw_deleter works (LibTorch
@@ -69,6 +73,15 @@ void release(void* data) {
 
 struct CountingAllocator final : c10::Allocator {
   c10::DataPtr allocate(size_t n) const override {
+    const auto asked = static_cast<int64_t>(n);
+    if (const int64_t limit = g_limit.load(std::memory_order_relaxed);
+        limit > 0 && g_current.load(std::memory_order_relaxed) + asked > limit) {
+      int64_t none = 0;
+      g_refused.compare_exchange_strong(none, asked, std::memory_order_relaxed);
+      EP_FAIL("an allocation of ", format_bytes(static_cast<double>(asked)),
+              " would pass the memory limit (", format_bytes(static_cast<double>(limit)),
+              " of tensors)");
+    }
     char* base = static_cast<char*>(c10::alloc_cpu(n + kHeader));
     const auto bytes = static_cast<int64_t>(n);
     std::memcpy(base, &bytes, sizeof bytes);
@@ -98,5 +111,18 @@ AllocationMeter& AllocationMeter::instance() {
 int64_t AllocationMeter::current() const { return g_current.load(std::memory_order_relaxed); }
 int64_t AllocationMeter::peak() const { return g_peak.load(std::memory_order_relaxed); }
 void AllocationMeter::reset_peak() { g_peak.store(current(), std::memory_order_relaxed); }
+void AllocationMeter::set_limit(int64_t bytes) {
+  g_refused.store(0, std::memory_order_relaxed);
+  g_limit.store(std::max<int64_t>(bytes, 0), std::memory_order_relaxed);
+}
+int64_t AllocationMeter::limit() const { return g_limit.load(std::memory_order_relaxed); }
+int64_t AllocationMeter::refused() const { return g_refused.load(std::memory_order_relaxed); }
+
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0;
+  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+}
 
 }  // namespace edgepipe

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/host.h"
 #include "edgepipe/base/signals.h"
+#include "edgepipe/base/units.h"
 #include "edgepipe/model/stage.h"
 
 namespace edgepipe {
@@ -48,6 +50,34 @@ void measure_codecs(const std::vector<at::Tensor>& x, int reps, ModelProfile& p)
 
 }  // namespace
 
+MemoryBudget::MemoryBudget(int64_t limit, std::string source, int64_t extra)
+    : limit_(std::max<int64_t>(limit, 0)),
+      extra_(3 * std::max<int64_t>(extra, 0)),  // the weights: 3 copies (profile.h)
+      source_(std::move(source)) {
+  AllocationMeter& meter = AllocationMeter::instance();
+  previous_ = meter.limit();
+  tensors_at_start_ = meter.current();
+  resident_at_start_ = resident_bytes();
+  if (limit_ > 0) meter.set_limit(tensors_at_start_ + limit_ + extra_);
+}
+
+MemoryBudget::~MemoryBudget() { AllocationMeter::instance().set_limit(previous_); }
+
+void MemoryBudget::check(const std::string& what) const {
+  if (limit_ <= 0) return;
+  const AllocationMeter& meter = AllocationMeter::instance();
+  const int64_t tensors = meter.current() - tensors_at_start_;
+  const int64_t grown = resident_bytes() - resident_at_start_;
+  const std::string fix = "; use a smaller --batch or input, or give the ranks more memory";
+  if (const int64_t asked = meter.refused(); asked > 0)
+    EP_FAIL(what, " needs more than the memory limit of ", format_bytes(limit_), " (", source_,
+            "): it asked for ", format_bytes(asked), " with ", format_bytes(tensors),
+            " allocated since it began; stopped before allocating it", fix);
+  if (resident_at_start_ > 0 && grown > limit_ + extra_ + kResidentSlack)
+    EP_FAIL(what, " passed the memory limit of ", format_bytes(limit_), " (", source_,
+            "): this process grew by ", format_bytes(grown), fix);
+}
+
 int64_t ModelProfile::cut_bytes(size_t cut) const {
   int64_t n = 0;
   for (const auto& m : cut_metas.at(cut)) n += m.bytes();
@@ -69,6 +99,11 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
   for (const auto& m : modules) p.block_param_bytes.push_back(parameter_bytes(m));
   for (const CodecSpec& c : options.codecs) p.codecs.push_back({c, {}, {}, {}});
   AllocationMeter& meter = AllocationMeter::instance();
+  int64_t weights = 0;
+  for (int64_t w : p.block_param_bytes) weights += w;
+  const MemoryBudget budget(options.memory_limit, options.memory_source,
+                            options.optimize ? weights : 0);
+  const std::string on = detail::concat(" on a batch of shape ", input.sizes());
 
   // First pass, unoptimised: shapes, peak activations, codec costs.
   {
@@ -83,11 +118,13 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
       try {
         x = blocks[b].run(x);
       } catch (const std::exception& e) {
+        budget.check(detail::concat("profiling block ", b, on));  // the limit, not the model?
         EP_FAIL("the model fails on an input batch of shape ", input.sizes(), " (in block ", b,
                 ", node ", describe_node(model.nodes[model.cuts[b]]),
                 "): ", torch_error_summary(e));
       }
       // What the block allocated at its peak, plus its inputs (held while it runs).
+      budget.check(detail::concat("profiling block ", b, on));
       p.block_act_bytes.push_back(meter.peak() - before + p.cut_bytes(b));
       p.cut_metas.push_back(metas_of(x));
       if (options.reps > 0) measure_codecs(x, 3, p);
@@ -97,8 +134,14 @@ ModelProfile profile_model(const ModelGraph& model, const at::Tensor& input,
     p.block_ms.assign(nb, 0.0);
     return p;
   }
-  p.block_ms = time_blocks(std::move(modules), {input}, options.optimize, options.warmup,
-                           options.reps, options.min_seconds);
+  try {
+    p.block_ms = time_blocks(std::move(modules), {input}, options.optimize, options.warmup,
+                             options.reps, options.min_seconds);
+  } catch (const std::exception&) {
+    budget.check("timing the blocks" + on);
+    throw;
+  }
+  budget.check("timing the blocks" + on);
   return p;
 }
 
@@ -191,6 +234,7 @@ std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_
   std::vector<double> ms;
   std::vector<at::Tensor> x{input};
   for (size_t s = 0; s + 1 < node_bounds.size(); ++s) {
+    EP_THROW_IF_STOPPED("while building stage " + std::to_string(s) + " to time it");
     torch::jit::Module m = build_stage_module(model, node_bounds[s], node_bounds[s + 1]);
     if (optimize) m = torch::jit::optimize_for_inference(m);
     StageRunner stage(m);

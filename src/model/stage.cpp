@@ -168,8 +168,10 @@ std::string torch_error_summary(const std::exception& e) {
   std::string best;
   std::istringstream lines(what);
   for (std::string line; std::getline(lines, line);) {
-    auto colon = line.find("Error: ");
-    if (colon != std::string::npos && line.find(' ') > colon) best = line;
+    for (const char* kind : {"Error: ", "Exception: "}) {  // "builtins.Exception: bad input"
+      const auto colon = line.find(kind);
+      if (colon != std::string::npos && line.find(' ') > colon) best = line;
+    }
   }
   return best.empty() ? what.substr(0, what.find('\n')) : best;
 }

@@ -80,6 +80,7 @@ bool prepare(RunConfig& cfg, Channel& world, const Log& log, Prepared& p) {
   clamp_batch(cfg, p.in->count(), log);
   log.info("model " + cfg.model + ": " + std::to_string(p.mg->nodes.size()) + " nodes, " +
            std::to_string(p.mg->num_blocks()) + " blocks; inputs " + p.in->description());
+  check_batch_memory(*p.mg, *p.in, cfg);  // before the first batch is built
   const at::Tensor first = p.in->batch(0, cfg.batch);
   const double read_s = read_seconds(*p.in, cfg.batch);
   // The stage ranks wait for rank 0 to start measuring them: hash the model before only when
@@ -247,7 +248,9 @@ int stream_and_record(const RunConfig& cfg, Channel& world, Prepared& p, const L
     if (feed) known = feed->partial();
     write_log(cfg, run, known, clocks, meter ? meter->read() : Meter::Deltas{}, e.what(), log);
     keep_progress(cfg, p, log);
-    ch.abort(1);
+    // A stop signal (a stage rank's, before the stream) ends the job with 128 + the signal.
+    const auto* stop = dynamic_cast<const StopRequested*>(&e);
+    ch.abort(stop ? stop->exit_status() : 1);
   }
 }
 

@@ -94,9 +94,15 @@ StreamResults Feed::partial() const {
 }
 
 // Rank 0's own signal, or a stage's notice: no more inputs; the batches in flight drain.
+// A stage's failure notice ends the run with its error (the caller ends the job).
 void Feed::poll_stop(double now) {
-  if (r_.stopped_by != 0 || now - last_signal_poll_ <= 0.01) return;
+  if (now - last_signal_poll_ <= 0.01) return;
   last_signal_poll_ = now;
+  const std::string failed = poll_failure_notices(
+      ch_, stage_ranks_, plan_.members, [this](int64_t seq) { return first_row(seq); },
+      [this](int rank) { return plan_.routing.stage_of_rank(rank); });
+  EP_CHECK(failed.empty(), failed);
+  if (r_.stopped_by != 0) return;
   r_.stopped_by = stop_signal() ? stop_signal() : poll_stop_notices(ch_, stage_ranks_);
   if (!r_.stopped_by) return;
   sink_.checkpoint();  // what is written is safe before anything else is tried

@@ -4,14 +4,53 @@
 #include <sstream>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/host.h"
+#include "edgepipe/base/signals.h"
+#include "edgepipe/base/test_hooks.h"
+#include "edgepipe/base/units.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/probe.h"
 #include "edgepipe/pipeline/setup.h"
+#include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/records/profile_log.h"
 #include "edgepipe/wire/frame.h"
 
 namespace edgepipe {
+
+void check_batch_memory(const ModelGraph& mg, const InputSource& in, const RunConfig& cfg) {
+  std::string source;
+  const int64_t limit = rank_memory_limit(cfg.max_memory, &source);
+  if (limit <= 0) return;
+  const std::string limit_text = format_bytes(static_cast<double>(limit)) + " (" + source + ")";
+  int64_t row = static_cast<int64_t>(sizeof(float));
+  for (int64_t d : in.sample_shape()) row *= d;
+  const auto rows_fit = [&](int64_t per_row) {
+    const int64_t n = limit / per_row;
+    return n < 1 ? std::string("not one row fits")
+                 : detail::concat(n, n == 1 ? " row" : " rows", " fit");
+  };
+  EP_CHECK(row * cfg.batch <= limit, "one input batch (", cfg.batch,
+           cfg.batch == 1 ? " row" : " rows", " of shape ", at::IntArrayRef(in.sample_shape()),
+           ") takes ", format_bytes(static_cast<double>(row * cfg.batch)),
+           ", more than the memory limit of ", limit_text, "; ", rows_fit(row),
+           " rows fit: use a smaller --batch or input");
+  // One row, shapes only and under the limit: what the activations take per row.
+  ProfileOptions po;
+  po.reps = 0;
+  po.memory_limit = limit;
+  po.memory_source = source;
+  const ModelProfile one = profile_model(mg, in.batch(0, 1), po);
+  const auto worst = std::max_element(one.block_act_bytes.begin(), one.block_act_bytes.end());
+  if (worst == one.block_act_bytes.end() || *worst <= 0) return;
+  const double need = static_cast<double>(*worst) * static_cast<double>(cfg.batch);
+  EP_CHECK(need <= static_cast<double>(limit), "a batch of ", cfg.batch, " rows needs about ",
+           format_bytes(need), " for the activations of block ",
+           worst - one.block_act_bytes.begin(), " (", format_bytes(static_cast<double>(*worst)),
+           " per row), more than the memory limit of ", limit_text, "; ", rows_fit(*worst),
+           ": use --batch ", std::max<int64_t>(limit / *worst, 1),
+           " or less, or give the ranks more memory");
+}
 
 PlanPolicy policy_of(const RunConfig& cfg, int ranks) {
   PlanPolicy p;
@@ -158,11 +197,26 @@ RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& i
   po.reps = 3;  // rank 0's block times only calibrate the others' (policy.h)
   po.optimize = cfg.optimize;
   po.codecs = link_codecs(cfg, K);
+  po.memory_limit = rank_memory_limit(cfg.max_memory, &po.memory_source);
   const ModelProfile prof = profile_model(mg, input, po);
   // Calibration times the planned stages as they will run, here on rank 0; with a saved profile,
   // its timings are replayed (and only a plan it never timed is timed now).
   CalibrateFn timing = [&](const std::vector<size_t>& bounds) {
-    return time_stages(mg, bounds, input, cfg.optimize);
+    // EDGEPIPE_TEST_CRASH=slow_calibration: rounds that last (tests of a stop in this phase).
+    const int repeats = test_hook_armed("slow_calibration") ? 1000000 : 1;
+    std::vector<double> ms;
+    for (int i = 0; i < repeats; ++i) {
+      // The stage ranks wait meanwhile; one asked to stop tells rank 0 (worker.h).
+      if (const int sig = poll_stop_notices(ch, K - 1))
+        throw StopRequested(sig,
+                            detail::concat(signal_name(sig),
+                                           " arrived at a stage rank while calibrating the plan: "
+                                           "stopped"),
+                            __FILE__, __LINE__);
+      EP_THROW_IF_STOPPED("while calibrating the plan");
+      ms = time_stages(mg, bounds, input, cfg.optimize);
+    }
+    return ms;
   };
   if (cfg.profile.empty()) {
     p.profile.measurements.startup = measure_ranks(mg, prof, input, cfg, ch, log);

@@ -15,6 +15,7 @@
 #include "edgepipe/base/signals.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
+#include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/records/metrics.h"
 #include "edgepipe/wire/chunked.h"
 #include "edgepipe/wire/frame.h"
@@ -87,14 +88,32 @@ Link ping_pong(Channel& ch, int peer, bool initiator, int64_t large, double time
   return link;
 }
 
+// A stage rank's answer on kTagProbe; a stop notice from any stage rank meanwhile (kTagSignal:
+// it was asked to stop, and waits for rank 0's set-up message) stops the run.
+std::string recv_answer(Channel& ch, int rank, double timeout_s, const std::string& what) {
+  wait_for(
+      [&] {
+        size_t n = 0;
+        if (const int sig = poll_stop_notices(ch, ch.size() - 1))
+          throw StopRequested(sig,
+                              detail::concat(signal_name(sig),
+                                             " arrived at a stage rank while measuring the ranks: "
+                                             "stopped"),
+                              __FILE__, __LINE__);
+        return ch.probe(rank, kTagProbe, &n);
+      },
+      timeout_s, what);
+  return recv_bytes(ch, rank, kTagProbe, timeout_s, what);
+}
+
 void send_order(Channel& ch, int rank, const ProbeOrder& order, double timeout_s) {
   send_bytes(ch, rank, kTagProbe, order.to_bytes(), timeout_s);
 }
 
 // A rank's answer to a time order: its profile, with a time for every block.
 RankProfile recv_block_times(Channel& ch, int rank, size_t blocks, double timeout_s) {
-  RankProfile p = rank_profile_from_bytes(recv_bytes(
-      ch, rank, kTagProbe, timeout_s, "the block times of rank " + std::to_string(rank)));
+  RankProfile p = rank_profile_from_bytes(
+      recv_answer(ch, rank, timeout_s, "the block times of rank " + std::to_string(rank)));
   EP_CHECK(p.block_ms.size() == blocks, "rank ", rank, " timed ", p.block_ms.size(), " blocks of ",
            blocks);
   return p;
@@ -189,13 +208,51 @@ size_t probe_links(Channel& ch, StartupProfile& sp, int64_t probe_bytes, double 
       send_order(ch, b, ProbeOrder{ProbeKind::ping, a, false, probe_bytes}, timeout_s);
       const Link link =
           a == 0 ? ping_pong(ch, b, true, probe_bytes, timeout_s)
-                 : link_from_bytes(recv_bytes(ch, a, kTagProbe, timeout_s,
-                                              "the link probe of ranks " + std::to_string(a) +
-                                                  " and " + std::to_string(b)));
+                 : link_from_bytes(recv_answer(ch, a, timeout_s,
+                                               "the link probe of ranks " + std::to_string(a) +
+                                                   " and " + std::to_string(b)));
       sp.links[a][b] = sp.links[b][a] = by_hosts[hosts] = link;
     }
   }
   return by_hosts.size();
+}
+
+// The stage rank's side of the start-up measurements, once its blocks are loaded.
+void answer_orders(Channel& ch, const ProfileRequest& req, std::vector<torch::jit::Module> blocks,
+                   const RunConfig& cfg, const MemoryBudget& budget, double t0) {
+  std::optional<BlockChain> chain;
+  double t_build = 0;
+  {
+    Frame f = decode_frame(req.input_frame.data(), req.input_frame.size());
+    std::vector<at::Tensor> input;
+    for (const auto& t : f.tensors) input.push_back(t.clone());
+    chain.emplace(std::move(blocks), std::move(input), req.optimize);
+    budget.check("building the blocks");
+    t_build = now_seconds() - t0;
+    send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(this_rank(cfg)), cfg.timeout_s);
+  }
+  for (;;) {
+    EP_THROW_IF_STOPPED("while rank 0 measures this rank");
+    // Rank 0 may fail meanwhile: then its set-up message comes instead (run_worker reads it).
+    if (wait_for_tag(ch, 0, {kTagSetup, kTagProbe}, cfg.timeout_s, "rank 0's link probe order") ==
+        kTagSetup)
+      return;
+    const ProbeOrder order = ProbeOrder::from_bytes(
+        recv_bytes(ch, 0, kTagProbe, cfg.timeout_s, "rank 0's link probe order"));
+    if (order.kind == ProbeKind::done) return;
+    if (order.kind == ProbeKind::time) {
+      const double t_timing = now_seconds();
+      RankProfile p = this_rank(cfg);
+      p.block_ms = chain->time(kBlockWarmup, kBlockReps, kBlockSeconds);
+      budget.check("timing the blocks");
+      p.seconds = t_build + now_seconds() - t_timing;
+      send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(p), cfg.timeout_s);
+      continue;
+    }
+    EP_CHECK(order.peer < ch.size(), "a link probe order is corrupt");
+    const Link link = ping_pong(ch, order.peer, order.initiator, order.bytes, cfg.timeout_s);
+    if (order.initiator) send_bytes(ch, 0, kTagProbe, link_to_bytes(link), cfg.timeout_s);
+  }
 }
 
 }  // namespace
@@ -214,8 +271,8 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
   for (int r = 1; r < n; ++r) send_chunked(ch, r, kTagProbe, request, cfg.timeout_s);
   // Every rank builds its blocks at once, then says where it is.
   for (int r = 1; r < n; ++r)
-    sp.ranks[r] = rank_profile_from_bytes(recv_bytes(
-        ch, r, kTagProbe, cfg.timeout_s, "rank " + std::to_string(r) + " to load the blocks"));
+    sp.ranks[r] = rank_profile_from_bytes(
+        recv_answer(ch, r, cfg.timeout_s, "rank " + std::to_string(r) + " to load the blocks"));
   std::map<std::string, int> per_host;
   for (const RankProfile& p : sp.ranks) ++per_host[p.host];
   for (RankProfile& p : sp.ranks) p.ranks_on_host = per_host[p.host];
@@ -230,41 +287,28 @@ StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks
   return sp;
 }
 
+// A stage rank builds and times every block on the whole batch under its memory limit
+// (MemoryBudget: the activations, and the copies of the weights optimize_for_inference makes),
+// which an error names if the batch passes it.
 void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg) {
-  std::optional<BlockChain> chain;
-  double t_build = 0;
-  {
-    const double t0 = now_seconds();
-    ProfileRequest req = ProfileRequest::from_bytes(request);
-    std::vector<torch::jit::Module> blocks;
-    for (const std::string& b : req.blocks) blocks.push_back(load_module_bytes(b));
-    Frame f = decode_frame(req.input_frame.data(), req.input_frame.size());
-    std::vector<at::Tensor> input;
-    for (const auto& t : f.tensors) input.push_back(t.clone());
-    chain.emplace(std::move(blocks), std::move(input), req.optimize);
-    t_build = now_seconds() - t0;
-    send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(this_rank(cfg)), cfg.timeout_s);
+  const double t0 = now_seconds();
+  const ProfileRequest req = ProfileRequest::from_bytes(request);
+  std::vector<torch::jit::Module> blocks;
+  int64_t weights = 0;
+  for (const std::string& b : req.blocks) {
+    blocks.push_back(load_module_bytes(b));
+    weights += parameter_bytes(blocks.back());
   }
-  for (;;) {
-    EP_THROW_IF_STOPPED("while rank 0 measures this rank");
-    // Rank 0 may fail meanwhile: then its set-up message comes instead (run_worker reads it).
-    if (wait_for_tag(ch, 0, {kTagSetup, kTagProbe}, cfg.timeout_s, "rank 0's link probe order") ==
-        kTagSetup)
-      return;
-    const ProbeOrder order = ProbeOrder::from_bytes(
-        recv_bytes(ch, 0, kTagProbe, cfg.timeout_s, "rank 0's link probe order"));
-    if (order.kind == ProbeKind::done) return;
-    if (order.kind == ProbeKind::time) {
-      const double t0 = now_seconds();
-      RankProfile p = this_rank(cfg);
-      p.block_ms = chain->time(kBlockWarmup, kBlockReps, kBlockSeconds);
-      p.seconds = t_build + now_seconds() - t0;
-      send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(p), cfg.timeout_s);
-      continue;
-    }
-    EP_CHECK(order.peer < ch.size(), "a link probe order is corrupt");
-    const Link link = ping_pong(ch, order.peer, order.initiator, order.bytes, cfg.timeout_s);
-    if (order.initiator) send_bytes(ch, 0, kTagProbe, link_to_bytes(link), cfg.timeout_s);
+  std::string source;
+  const MemoryBudget budget(rank_memory_limit(cfg.max_memory, &source), source,
+                            req.optimize ? weights : 0);
+  try {
+    answer_orders(ch, req, std::move(blocks), cfg, budget, t0);
+  } catch (const StopRequested&) {
+    throw;
+  } catch (const std::exception&) {
+    budget.check("timing the blocks");
+    throw;
   }
 }
 

@@ -1,10 +1,17 @@
 #include "edgepipe/pipeline/readiness.h"
 
+#include <chrono>
 #include <functional>
+#include <thread>
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/host.h"
+#include "edgepipe/base/signals.h"
+#include "edgepipe/base/test_hooks.h"
+#include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/plan/cluster.h"
+#include "edgepipe/records/metrics.h"
+#include "edgepipe/wire/protocol.h"
 
 namespace edgepipe {
 
@@ -23,10 +30,17 @@ StageRunner prepare_stage(const StageSetup& setup, bool optimize, const Log& log
   std::vector<at::Tensor> sample = random_inputs(shapes, dtypes);
   auto load = [&] { return load_module_bytes(setup.module_bytes); };
   std::string why;
+  const std::string phase = "while warming up stage " + std::to_string(setup.stage);
+  EP_THROW_IF_STOPPED(phase);
   torch::jit::Module module = optimize ? optimize_checked(load, sample, 1e-5, &why) : load();
   if (!why.empty()) log.warn("stage " + std::to_string(setup.stage) + ": " + why);
   StageRunner stage(module);
-  for (int i = 0; i < 2; ++i) stage.run(sample);
+  // EDGEPIPE_TEST_CRASH=slow_warmup: a warm-up that lasts (tests of a stop in this phase).
+  const int passes = test_hook_armed("slow_warmup") ? 1000000 : 2;
+  for (int i = 0; i < passes; ++i) {
+    EP_THROW_IF_STOPPED(phase);
+    stage.run(sample);
+  }
   return stage;
 }
 
@@ -46,6 +60,11 @@ std::optional<StageRunner> load_stage_and_report(Channel& ch, const StageSetup& 
              format_bytes(need), " (weights ", format_bytes(setup.module_bytes.size()),
              " + frame buffers) but this rank may use ", format_bytes(limit), " (", source, ")");
     stage.emplace(prepare_stage(setup, optimize, log));
+  } catch (const StopRequested& e) {
+    // rank 0 hears of the stop first (kTagSignal), then of the stage it did not get
+    const std::string notice = signal_notice_to_bytes(e.signal());
+    send_bytes(ch, 0, kTagSignal, notice, timeout_s);
+    problem = e.what();
   } catch (const std::exception& e) {
     problem = e.what();
   }
@@ -62,8 +81,18 @@ void await_stages_ready(Channel& ch, const std::vector<int>& members, double tim
     const std::string problem =
         recv_bytes(ch, static_cast<int>(rank), kTagReady, timeout_s,
                    "rank " + std::to_string(members[rank]) + " to load its stage");
-    EP_CHECK(problem.empty(), "rank ", members[rank], " could not set up stage ", rank - 1, ": ",
-             problem);
+    if (problem.empty()) continue;
+    // A stop signal at that rank: its notice came first (allow it a moment to be seen).
+    const double deadline = now_seconds() + 1;
+    for (int sig = 0; now_seconds() < deadline;) {
+      if ((sig = poll_stop_notices(ch, static_cast<int>(members.size()) - 1)) != 0)
+        throw StopRequested(sig,
+                            detail::concat(signal_name(sig), " arrived at rank ", members[rank],
+                                           " while it warmed up stage ", rank - 1, ": stopped"),
+                            __FILE__, __LINE__);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EP_FAIL("rank ", members[rank], " could not set up stage ", rank - 1, ": ", problem);
   }
 }
 

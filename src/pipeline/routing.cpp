@@ -104,6 +104,13 @@ int Routing::rank_of(int64_t stage, int64_t batch) const {
   return ranks_[s][static_cast<size_t>(replica_of(s, batch))];
 }
 
+int Routing::stage_of_rank(int rank) const {
+  for (size_t s = 0; s < ranks_.size(); ++s)
+    for (int r : ranks_[s])
+      if (r == rank) return static_cast<int>(s);
+  return -1;
+}
+
 int64_t Routing::next_batch(size_t stage, int replica, int64_t from) const {
   const std::vector<int>& c = cycle_.at(stage);
   const int64_t n = static_cast<int64_t>(c.size());

@@ -54,7 +54,7 @@ StageLoop::StageLoop(Channel& ch, const StagePosition& at, const CodecSpec& code
       trace_(trace),
       timeout_s_(timeout_s * 1.5 + 10),
       encoder_(codec),
-      lane_(stage, at.overlap),
+      lane_(stage, at.overlap, timeout_s),
       reporter_(ch) {
   expected_ = next_post_ = static_cast<uint64_t>(at.routing.next_batch(at.stage, at.replica, 0));
   senders_ = at.senders();
@@ -166,7 +166,7 @@ bool StageLoop::send_output(double* send_test) {
   counters_.time_send_wait += *send_test;
   sending_[out_slot_] = false;
   ComputeLane::Result r = *lane_.take();
-  if (r.error) std::rethrow_exception(r.error);
+  if (r.error) fail_batch(r);
   counters_.time_compute += r.seconds;
   {
     ScopedTimer t(counters_.time_encode);
@@ -184,6 +184,22 @@ bool StageLoop::send_output(double* send_test) {
   if (trace_.enabled()) record(r.seq);
   out_slot_ ^= 1;
   return true;
+}
+
+void StageLoop::fail_batch(const ComputeLane::Result& r) {
+  StageFailure f;
+  f.seq = static_cast<int64_t>(r.seq);
+  f.batch_rows = r.rows;
+  f.bad_rows = r.bad_rows;
+  f.rows_checked = r.rows_checked;
+  try {
+    std::rethrow_exception(r.error);
+  } catch (const std::exception& e) {
+    f.what = torch_error_summary(e);
+  } catch (...) {
+    f.what = "an unknown exception";
+  }
+  throw StageBatchError(std::move(f));
 }
 
 // Per-batch records cost one clock reading and a copy of the counters per batch.

@@ -1,5 +1,6 @@
 #include "edgepipe/pipeline/watchdog.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -17,6 +18,47 @@ int poll_stop_notices(Channel& ch, int num_stages) {
       return signal_notice_from_bytes(recv_bytes(ch, rank, kTagSignal, 10, "a signal notice"));
   }
   return 0;
+}
+
+namespace {
+
+std::string row_list(const std::vector<int64_t>& rows, int64_t first) {
+  std::string out;
+  const size_t shown = std::min<size_t>(rows.size(), 10);
+  for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + std::to_string(first + rows[i]);
+  if (rows.size() > shown) out += detail::concat(" and ", rows.size() - shown, " more");
+  return out;
+}
+
+std::string describe_failure(const StageFailure& f, int stage, int rank, int64_t first) {
+  const std::string who = detail::concat("stage ", stage, " (rank ", rank, ") failed");
+  if (f.seq < 0) return who + ": " + f.what;
+  const std::string batch = detail::concat("batch ", f.seq, ", input rows ", first, " to ",
+                                           first + std::max<int64_t>(f.batch_rows, 1) - 1);
+  if (f.bad_rows.empty())
+    return detail::concat(who, " on ", batch,
+                          f.rows_checked ? " (no row fails on its own: only the whole batch)"
+                                         : " (its rows were not tried alone)",
+                          ": ", f.what);
+  return detail::concat(who, " on input row", f.bad_rows.size() > 1 ? "s " : " ",
+                        row_list(f.bad_rows, first), " (", batch,
+                        f.rows_checked ? "; each row tried alone" : "; not every row was tried",
+                        "): ", f.what);
+}
+
+}  // namespace
+
+std::string poll_failure_notices(Channel& ch, int stage_ranks, const std::vector<int>& members,
+                                 const std::function<int64_t(int64_t)>& first_row,
+                                 const std::function<int(int)>& stage_of) {
+  for (int rank = 1; rank <= stage_ranks; ++rank) {
+    size_t n = 0;
+    if (!ch.probe(rank, kTagFailed, &n)) continue;
+    const StageFailure f =
+        stage_failure_from_bytes(recv_bytes(ch, rank, kTagFailed, 10, "a stage's failure notice"));
+    return describe_failure(f, stage_of(rank), members.at(rank), f.seq < 0 ? 0 : first_row(f.seq));
+  }
+  return "";
 }
 
 std::string watchdog_headline(double timeout_s, int64_t sent, int64_t done,

@@ -1,8 +1,11 @@
 #include "edgepipe/pipeline/worker.h"
 
 #include <algorithm>
+#include <chrono>
+#include <exception>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "edgepipe/base/error.h"
@@ -12,6 +15,7 @@
 #include "edgepipe/pipeline/readiness.h"
 #include "edgepipe/pipeline/stage_loop.h"
 #include "edgepipe/records/meter.h"
+#include "edgepipe/records/metrics.h"
 #include "edgepipe/records/trace.h"
 #include "edgepipe/wire/chunked.h"
 #include "edgepipe/wire/protocol.h"
@@ -20,21 +24,47 @@ namespace edgepipe {
 
 namespace {
 
+constexpr double kFailureNoticeSeconds = 10;  // how long rank 0 has to end the job after a notice
+
+// Waits for rank 0's next message on one of `tags` (as wait_for_tag). A stop signal that arrives
+// meanwhile is passed on to rank 0 (once: kTagSignal), which ends the run and says so with the
+// set-up message that ends the wait.
+int wait_for_rank0(Channel& world, const std::vector<int>& tags, double timeout_s,
+                   const std::string& what) {
+  static std::string notice;  // the buffer of the notice's send, alive till the process ends
+  int found = -1;
+  wait_for(
+      [&] {
+        if (stop_signal() != 0 && notice.empty()) {
+          notice = signal_notice_to_bytes(stop_signal());
+          (void)world.isend(0, kTagSignal, notice.data(), notice.size());
+        }
+        size_t n = 0;
+        for (int tag : tags)
+          if (world.probe(0, tag, &n)) return found = tag, true;
+        return false;
+      },
+      timeout_s, what);
+  return found;
+}
+
 // Rank 0 first measures the ranks and links (probe.h), unless it failed before or planned from a
-// saved profile; then it sends each rank its stage, or nothing to do.
+// saved profile; then it sends each rank its stage, or nothing to do. A stop signal here is
+// passed on to rank 0, whose set-up message then says the run stopped.
 StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
-  if (wait_for_tag(world, 0, {kTagProbe, kTagSetup}, cfg.timeout_s, "rank 0 to start the run") ==
+  if (wait_for_rank0(world, {kTagProbe, kTagSetup}, cfg.timeout_s, "rank 0 to start the run") ==
       kTagProbe) {
     try {
       answer_probe(world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"),
                    cfg);
     } catch (const StopRequested&) {
-      throw;  // run_worker ends with 128 + the signal
+      // rank 0 hears of it (below) and answers with its set-up message
     } catch (const std::exception& e) {
       log.error(std::string("measuring this rank at start-up: ") + e.what());
       world.abort(1);
     }
   }
+  wait_for_rank0(world, {kTagSetup}, cfg.timeout_s, "the stage from rank 0");
   return StageSetup::from_bytes(
       recv_chunked(world, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
 }
@@ -57,6 +87,33 @@ void run_stage(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg
   facts.records_dropped = trace.dropped();
   send_bytes(ch, 0, kTagStats, counters_to_bytes(counters), cfg.timeout_s);
   send_bytes(ch, 0, kTagTrace, trace_to_bytes(facts, trace.records()), cfg.timeout_s);
+}
+
+// The stream failed on this stage: rank 0 is told (kTagFailed), says why once, naming the input
+// rows, and ends the job. Only if it has not ended the job in time does this rank say it and end
+// the job itself; a stop signal meanwhile is the job ending (mpirun's SIGTERM after rank 0's
+// abort): nothing more to say.
+[[noreturn]] void report_failure(Channel& ch, const StageSetup& setup, const std::exception& e,
+                                 double timeout_s, const Log& log) {
+  StageFailure f;
+  if (const auto* batch = dynamic_cast<const StageBatchError*>(&e))
+    f = batch->failure;
+  else
+    f.what = e.what();
+  const std::string bytes = stage_failure_to_bytes(f);
+  const double deadline = now_seconds() + std::min(timeout_s, kFailureNoticeSeconds);
+  try {
+    const Channel::Handle sent = ch.isend(0, kTagFailed, bytes.data(), bytes.size());
+    for (bool done = false; now_seconds() < deadline && stop_signal() == 0;) {
+      if (!done) done = ch.test(sent);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } catch (const std::exception&) {
+    // rank 0 cannot be told: say it here
+  }
+  if (stop_signal() == 0) log.error("stage " + std::to_string(setup.stage) + ": " + f.what);
+  ch.abort(1);
+  std::terminate();  // not reached: abort does not return
 }
 
 }  // namespace
@@ -84,11 +141,10 @@ int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
   try {
     std::optional<StageRunner> stage =
         load_stage_and_report(ch, setup, cfg.optimize, cfg.max_memory, cfg.timeout_s, log);
-    if (!stage) return 1;  // rank 0 has been told why
+    if (!stage) return stop_signal() ? 128 + stop_signal() : 1;  // rank 0 has been told why
     run_stage(setup, *stage, cfg, ch);
   } catch (const std::exception& e) {
-    log.error("stage " + std::to_string(setup.stage) + ": " + e.what());
-    ch.abort(1);
+    report_failure(ch, setup, e, cfg.timeout_s, log);
   }
   return 0;
 }

@@ -213,6 +213,29 @@ int signal_notice_from_bytes(const std::string& bytes) {
   return r.get<int32_t>();
 }
 
+// ---- a stage's failure ----
+
+std::string stage_failure_to_bytes(const StageFailure& f) {
+  ByteWriter w;
+  w.put<int64_t>(f.seq);
+  w.put<int64_t>(f.batch_rows);
+  w.put_vector(f.bad_rows);
+  w.put<uint8_t>(f.rows_checked ? 1 : 0);
+  w.put_string(f.what);
+  return w.out;
+}
+
+StageFailure stage_failure_from_bytes(const std::string& bytes) {
+  ByteReader r{bytes, "a stage's failure notice"};
+  StageFailure f;
+  f.seq = r.get<int64_t>();
+  f.batch_rows = r.get<int64_t>();
+  f.bad_rows = r.get_vector<int64_t>();
+  f.rows_checked = r.get<uint8_t>() != 0;
+  f.what = r.get_string();
+  return f;
+}
+
 // ---- end of stream ----
 
 std::string counters_to_bytes(const StageCounters& c) {

@@ -30,6 +30,16 @@ class AllocationMeter {
   int64_t current() const;
   int64_t peak() const;
   void reset_peak();  // peak := current
+  // From now on an allocation that would make current() pass `bytes` throws edgepipe::Error
+  // instead of allocating (0: no limit). Clears refused().
+  void set_limit(int64_t bytes);
+  int64_t limit() const;
+  // The size of the first allocation refused since set_limit (0: none). LibTorch's interpreter
+  // rewraps the error, so this is how a caller knows that the limit, not the model, failed.
+  int64_t refused() const;
 };
+
+// The resident memory of this process (/proc/self/statm), 0 if unknown.
+int64_t resident_bytes();
 
 }  // namespace edgepipe

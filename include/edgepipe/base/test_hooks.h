@@ -18,3 +18,8 @@ bool test_hook_armed(const char* point, int64_t count = 1);
 void test_crash_point(const char* point, int64_t count = 1);
 
 }  // namespace edgepipe
+
+// Besides crash points, EDGEPIPE_TEST_CRASH names phases a test makes last, to stop or watch them
+// (test_hook_armed): slow_calibration (rank 0 repeats each calibration timing), slow_warmup (a
+// stage rank warms its stage up a million times), compute_hang:N (batch N - 1 never ends on the
+// compute lane: a model that hangs).

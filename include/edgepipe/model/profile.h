@@ -31,12 +31,38 @@ struct ModelProfile {
   int64_t cut_bytes(size_t cut) const;
 };
 
+// While it lives, the tensors allocated beyond those held at its start may total at most `limit`
+// bytes (0: no limit): an allocation past it is refused before it happens (AllocationMeter in
+// base/host.h); and the process's resident memory may grow by at most the limit (plus
+// kResidentSlack for what LibTorch allocates outside tensors: its JIT, its thread pools).
+// check() names the limit (`source`: where it came from) once either is passed. `extra`: the
+// weights that optimize_for_inference copies (3 copies are allowed beyond the limit, BlockChain's
+// loaded, optimised and checked ones); 0 without optimize_for_inference. One at a time.
+class MemoryBudget {
+ public:
+  MemoryBudget(int64_t limit, std::string source, int64_t extra = 0);
+  ~MemoryBudget();
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+  // Throws an error naming the limit if it was passed; `what` says what was running ("profiling
+  // block 3 on a batch of shape [8, 3, 224, 224]").
+  void check(const std::string& what) const;
+
+ private:
+  int64_t limit_ = 0, extra_ = 0, previous_ = 0, tensors_at_start_ = 0, resident_at_start_ = 0;
+  std::string source_;
+};
+
+constexpr int64_t kResidentSlack = 64 << 20;
+
 struct ProfileOptions {
   int warmup = 2;
   int reps = 5;                   // 0: one pass, shapes only (no times, no codec costs)
   double min_seconds = 0;         // and more timed passes until they add up to this (see below)
   bool optimize = false;          // time each block after optimize_for_inference (checked)
   std::vector<CodecSpec> codecs;  // measure every cut's frame under each of these
+  int64_t memory_limit = 0;       // a MemoryBudget for the whole profile (0: none)
+  std::string memory_source;      // where the limit came from ("--max-memory")
 };
 
 // Runs the model block by block on `input`: `warmup` untimed passes, then `reps` timed ones.

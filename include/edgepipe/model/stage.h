@@ -31,7 +31,7 @@ int64_t parameter_bytes(const torch::jit::Module& module);
 void flatten_tensors(const c10::IValue& value, std::vector<at::Tensor>& out);
 
 // The line of a LibTorch exception that says what went wrong: for errors raised inside the
-// TorchScript interpreter, the last "...Error: ..." line of its traceback, else the first line.
+// TorchScript interpreter, the last "..Error: .." or "..Exception: .." line, else the first line.
 std::string torch_error_summary(const std::exception& e);
 
 // A loaded stage, ready to run: forward(inputs) -> flattened output tensors.

@@ -27,10 +27,19 @@ class ComputeLane {
     std::vector<at::Tensor> out;
     double seconds = 0;
     std::exception_ptr error;
+    // After an error: the rows of the batch (from 0) that fail when run alone, and whether every
+    // row was tried (at most kRowCheckSeconds are spent trying them).
+    int64_t rows = 0;
+    std::vector<int64_t> bad_rows;
+    bool rows_checked = false;
   };
+  static constexpr double kRowCheckSeconds = 10;
 
-  ComputeLane(StageRunner& stage, bool threaded);
-  ~ComputeLane();  // stops and joins the compute thread
+  // `join_timeout_s`: how long the destructor waits for the batch computing then to end.
+  ComputeLane(StageRunner& stage, bool threaded, double join_timeout_s = 30);
+  // Stops and joins the compute thread, waiting at most join_timeout_s for its batch; past
+  // that, says so on stderr and ends the process (status 1) rather than hang.
+  ~ComputeLane();
   ComputeLane(const ComputeLane&) = delete;
   ComputeLane& operator=(const ComputeLane&) = delete;
 
@@ -54,6 +63,7 @@ class ComputeLane {
     std::vector<at::Tensor> in;
   };
   Result run(uint64_t seq, int slot, const std::vector<at::Tensor>& in);
+  void find_bad_rows(const std::vector<at::Tensor>& in, Result& r);
   void loop();
 
   StageRunner& stage_;
@@ -61,7 +71,8 @@ class ComputeLane {
   std::condition_variable wake_, finished_;
   std::deque<Job> jobs_;
   std::deque<Result> done_;
-  bool computing_ = false, quit_ = false;
+  bool computing_ = false, quit_ = false, exited_ = false;
+  double join_timeout_s_ = 30;
   uint64_t computing_seq_ = 0, finished_count_ = 0;
   double inline_seconds_ = 0;
   double computing_since_ = 0;

@@ -12,6 +12,7 @@
 
 #include "edgepipe/base/log.h"
 #include "edgepipe/cli/config.h"
+#include "edgepipe/io/data.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/pipeline/routing.h"
 #include "edgepipe/plan/policy.h"
@@ -34,6 +35,13 @@ struct RunPlan {
   size_t num_stages() const { return routing.num_stages(); }
   size_t num_stage_ranks() const { return setups.size(); }
 };
+
+// Before any full batch is built: refuses at once, naming the memory limit (--max-memory, else
+// the node's) and what is needed, a batch that cannot fit it: one input batch larger than the
+// limit, or activations larger than it, estimated from one row profiled under the limit
+// (MemoryBudget, model/profile.h) times the batch. The full batch's profile is then run under
+// the limit too (plan_run), and so is every stage rank's timing (probe.h).
+void check_batch_memory(const ModelGraph& mg, const InputSource& in, const RunConfig& cfg);
 
 // The planning options of `cfg` for a job of `ranks` ranks.
 PlanPolicy policy_of(const RunConfig& cfg, int ranks);

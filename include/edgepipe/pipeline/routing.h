@@ -40,6 +40,8 @@ class Routing {
   // The pipeline rank that holds batch `batch` at stage `stage`; rank 0 for stage -1 (where the
   // inputs come from) and for stage num_stages() (where the outputs go).
   int rank_of(int64_t stage, int64_t batch) const;
+  // The stage that pipeline rank `rank` runs (-1: none).
+  int stage_of_rank(int rank) const;
   // The first batch at or after `from` that replica `replica` of `stage` computes.
   int64_t next_batch(size_t stage, int replica, int64_t from) const;
   // Of the batches [0, batches), how many replica `replica` of `stage` computes.

@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "edgepipe/base/error.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/compute_lane.h"
 #include "edgepipe/pipeline/routing.h"
@@ -45,6 +47,14 @@ struct StagePosition {
   std::vector<int> takers() const;
 };
 
+// The stage's model failed on a batch: what rank 0 is told (kTagFailed), so that it can name the
+// input rows.
+class StageBatchError : public Error {
+ public:
+  explicit StageBatchError(StageFailure f) : Error(f.what), failure(std::move(f)) {}
+  StageFailure failure;
+};
+
 // The position of the stage rank that `setup` describes. A set-up without routes is a single
 // pipeline: stage s on pipeline rank s + 1.
 StagePosition stage_position(const StageSetup& setup);
@@ -68,6 +78,7 @@ class StageLoop {
   bool take_end();
   bool take_input();
   bool send_output(double* send_test);
+  [[noreturn]] void fail_batch(const ComputeLane::Result& r);
   void record(uint64_t seq);
   void count_pass(double t_iter, double busy_before, double send_test);
   void idle(double t_iter);

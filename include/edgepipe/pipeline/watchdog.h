@@ -18,6 +18,15 @@ namespace edgepipe {
 // The signal a stage rank reported (its kTagSignal notice), or 0. Pipeline ranks 1..stages.
 int poll_stop_notices(Channel& ch, int num_stages);
 
+// A stage's failure notice (kTagFailed), if one has come, as rank 0's error: which stage and rank,
+// and for a batch's compute the input rows, counted from the start of the inputs (`first_row`:
+// the batch's first row): "stage 0 (rank 1) failed on input row 3 (batch 3, rows 3 to 3; each
+// row tried alone): Exception: bad". Else "". Pipeline ranks 1..stage_ranks.
+// `stage_of`: the stage a pipeline rank runs (replicas: several ranks run one stage).
+std::string poll_failure_notices(Channel& ch, int stage_ranks, const std::vector<int>& members,
+                                 const std::function<int64_t(int64_t)>& first_row,
+                                 const std::function<int(int)>& stage_of);
+
 // The watchdog's verdict: its first line ("watchdog: no batch completed for 4 s (--timeout);
 // rank 0 sent 9 batches to rank 2 and received 5 from rank 1"), then one line per stage: its
 // answer, or that it did not answer. `members`: the job's rank of each pipeline rank (rank 0,

@@ -14,6 +14,8 @@
 //   rank 0 -> stage  kTagStatus  the watchdog's question (kStatusRequest); the stage answers
 //                                with one line of text: what it waits for (watchdog.h)
 //   stage -> rank 0  kTagSignal  a signal notice: this rank was asked to stop (SIGTERM, ...)
+//   stage -> rank 0  kTagFailed  StageFailure: the stream failed on this stage (rank 0 says
+//                                why, naming the input rows, and ends the job)
 //   stage -> rank 0  kTagStats   StageCounters, at the end of the stream
 //   stage -> rank 0  kTagTrace   RankFacts + BatchRecords, after the counters
 //
@@ -43,6 +45,7 @@ enum Tag : int {
   kTagProbe = 9,
   kTagPing = 10,
   kTagEnd = 11,
+  kTagFailed = 12,
 };
 
 // ---- set-up (kTagSetup) ----
@@ -122,6 +125,18 @@ constexpr const char* kStatusRequest = "?";
 std::string signal_notice_to_bytes(int signal);
 // The signal number; SIGTERM (15) for a notice of the wrong size.
 int signal_notice_from_bytes(const std::string& bytes);
+
+// ---- a stage's failure during the stream (kTagFailed) ----
+
+struct StageFailure {
+  int64_t seq = -1;               // the batch whose compute failed (-1: not a batch's compute)
+  int64_t batch_rows = 0;         // rows in that batch
+  std::vector<int64_t> bad_rows;  // rows of the batch (from 0) that fail on their own
+  bool rows_checked = false;      // every row was tried alone (else bad_rows may miss some)
+  std::string what;
+};
+std::string stage_failure_to_bytes(const StageFailure& f);
+StageFailure stage_failure_from_bytes(const std::string& bytes);
 
 // ---- end of stream (kTagStats, kTagTrace) ----
 
