@@ -54,16 +54,15 @@ class StageLoop {
  private:
   void post_receive(int slot);
   bool take_input();
-  bool send_output(double* send_test);
+  bool send_output();
   void record(uint64_t seq);
-  void count_pass(double t_iter, double busy_before, double send_test);
+  void count_pass(double t_iter);
   void idle(double t_iter);
   void drain();
   void serve();
   void waiting(StageWait wait, uint64_t seq);
   std::string waiting_for() const;
   std::string status();
-  double busy_seconds() const;
 
   Channel& ch_;
   const StagePosition at_;
