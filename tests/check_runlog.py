@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Cross-checks an edgepipe run log with h5py alone (no edgepipe code): the figures of /summary
 against the outputs file and the per-rank records; for every stage rank, that each part of its
-main thread (receive wait, decode, compute, encode, drain) was measured, that the parts do not
+main thread (receive wait, decode, compute, encode, probe, drain) was measured, that the parts do not
 exceed its wall time, and the goal that they account for it within 2%: what no part measured is
 wall minus the parts, so leaving a part out shows as unexplained time. Ranks' clocks: a batch is
 computed after the rank before sent it.
@@ -37,11 +37,11 @@ def check_stage(f, g, r, t, traced, overlap, bound, sent):
     # its idle time while a batch computed (time_compute_wait_s) instead.
     compute = "time_compute_wait_s" if overlap else "time_compute_s"
     parts = ("time_recv_wait_s", "time_decode_s", compute, "time_send_wait_s", "time_encode_s",
-             "time_drain_s")
+             "time_probe_s", "time_drain_s")
     measured = [k for k in ("time_recv_wait_s", "time_decode_s", "time_compute_s",
-                            "time_encode_s", "time_drain_s") if t[k] > 0]
-    check(batches > 0 and len(measured) == 5,
-          f"rank {r}: {batches} batches; receive wait, decode, compute, encode, drain each "
+                            "time_encode_s", "time_probe_s", "time_drain_s") if t[k] > 0]
+    check(batches > 0 and len(measured) == 6,
+          f"rank {r}: {batches} batches; receive wait, decode, compute, encode, probe, drain each "
           f"measured (> 0: {', '.join(k[5:-2] for k in measured)})")
     check((t["time_compute_wait_s"] > 0) == overlap,
           f"rank {r}: compute wait {t['time_compute_wait_s']:.6f} s "
@@ -61,11 +61,11 @@ def check_stage(f, g, r, t, traced, overlap, bound, sent):
     check(np.all(b["seq"] == np.arange(len(b))), f"rank {r}: records in batch order")
     span = b["t_end_s"] - b["t_begin_s"]
     rparts = sum(b[k] for k in parts[:-1])
-    check(np.all(span - rparts > -1e-9),
-          f"rank {r}: no record's measured parts exceed its span "
-          f"(worst {1e6 * (span - rparts).min():.3f} us)")
-    check(np.all((b["time_decode_s"] > 0) & (b["time_compute_s"] > 0) & (b["time_encode_s"] > 0)),
-          f"rank {r}: every record has its decode, compute and encode measured")
+    # A record's compute and encode are its own batch's (both > 0); its decode and waits may be
+    # another's, and without --overlap its batch may have computed inside the previous record's
+    # span: only the records' sums are bounded.
+    check(np.all((b["time_compute_s"] > 0) & (b["time_encode_s"] > 0)),
+          f"rank {r}: every record has its compute and encode measured")
     rest = (span.sum() - rparts.sum()) / span.sum()
     check(rest < bound, f"rank {r}: records' unexplained {100 * rest:.2f}% of their spans "
           f"(limit {100 * bound:.0f}%)")

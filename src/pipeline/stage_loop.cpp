@@ -50,6 +50,7 @@ void StageLoop::run(RankFacts& facts) {
   idle_since_ = now_seconds();
   for (;;) {
     const double t_iter = now_seconds();
+    pass_recv_test_ = pass_send_test_ = pass_probe_ = 0;
     serve();
     bool progress = take_input();
     progress = send_output() || progress;
@@ -66,26 +67,29 @@ void StageLoop::run(RankFacts& facts) {
   counters_.link_out = encoder_.counters();
 }
 
+// Posting a receive can match a message that has arrived and copy it: part of the receive's wait.
 void StageLoop::post_receive(int slot) {
+  const double t = now_seconds();
   recv_[slot] = ch_.irecv(at_.prev, kTagData, in_buf_[slot].data(), in_buf_[slot].size());
   receiving_[slot] = true;
+  if (t_start_ > 0) pass_recv_test_ += now_seconds() - t;
 }
 
 // A batch has arrived: decode it and hand it to the lane.
 bool StageLoop::take_input() {
   size_t n = 0;
   if (ended_ || !receiving_[in_slot_]) return false;
+  // Each test for the input is part of its wait, also the one that completes it (it can move
+  // the message's last bytes); until the first input, that wait is counted apart.
   const double t_test = now_seconds();
-  if (!ch_.test(recv_[in_slot_], &n)) return false;
+  const bool received = ch_.test(recv_[in_slot_], &n);
+  const double t_tested = now_seconds();
+  if (t_start_ > 0) pass_recv_test_ += t_tested - t_test;
+  if (!received) return false;
   receiving_[in_slot_] = false;
-  // The test that completed the receive (it can move the message's last bytes) is its wait; the
-  // first one ends the first wait, counted apart.
-  const double t_received = now_seconds();
   if (t_start_ == 0) {
-    t_start_ = t_received;
+    t_start_ = t_tested;
     facts_->time_first_wait = t_start_ - facts_->t_begin;
-  } else {
-    counters_.time_recv_wait += t_received - t_test;
   }
   counters_.bytes_in += static_cast<double>(n);
   Frame frame;
@@ -108,9 +112,13 @@ bool StageLoop::take_input() {
 
 // A batch is computed and an output buffer is free: encode the batch and send it.
 bool StageLoop::send_output() {
-  const double t_send_test = now_seconds();
-  if (!lane_.has_result() || (sending_[out_slot_] && !ch_.test(send_[out_slot_]))) return false;
-  if (sending_[out_slot_]) counters_.time_send_wait += now_seconds() - t_send_test;  // completed
+  if (!lane_.has_result()) return false;
+  if (sending_[out_slot_]) {  // each test for the send of two batches ago is part of its wait
+    const double t_test = now_seconds();
+    const bool sent = ch_.test(send_[out_slot_]);
+    pass_send_test_ += now_seconds() - t_test;
+    if (!sent) return false;
+  }
   sending_[out_slot_] = false;
   ComputeLane::Result r = *lane_.take();
   if (r.error) std::rethrow_exception(r.error);
@@ -145,10 +153,12 @@ void StageLoop::record(uint64_t seq) {
   before_ = counters_;
 }
 
-// A pass that did something: its decode, compute, encode and completed send test are booked by
-// their own clocks; the rest of it (the tests and probes, posting the next receive and send, the
-// record) is booked as nothing, so it shows as time_other (wall minus the measured parts).
+// A pass that did something: its tests, decode, compute and encode are booked by their own
+// clocks; the rest of it (posting the next receive and send, the record) is
+// booked as nothing, so it shows as time_other (wall minus the measured parts).
 void StageLoop::count_pass(double t_iter) {
+  counters_.time_recv_wait += pass_recv_test_;
+  counters_.time_send_wait += pass_send_test_;
   pause_ = std::chrono::microseconds(10);
   idle_since_ = t_iter;
 }
@@ -170,8 +180,8 @@ void StageLoop::idle(double t_iter) {
               " s waiting for ", waiting_for());
   lane_.sleep(pause_);
   pause_ = std::min(pause_ * 2, std::chrono::microseconds(500));
-  // The whole idle pass counts as the wait, its tests and probes too.
-  const double slept = now_seconds() - t_iter;
+  // The whole idle pass counts as the wait, its tests too (its probe is counted apart).
+  const double slept = now_seconds() - t_iter - pass_probe_;
   if (t_start_ == 0) return;  // the first wait is counted apart
   if (computing)
     counters_.time_compute_wait += slept;
@@ -182,6 +192,7 @@ void StageLoop::idle(double t_iter) {
 }
 
 // The end frame: once every batch before it is sent, pass it on.
+// (Its probes are part of the drain, not of time_probe.)
 void StageLoop::drain() {
   ScopedTimer t(facts_->time_drain);
   for (int i = 0; i < 2; ++i)
@@ -189,18 +200,22 @@ void StageLoop::drain() {
   for (int i = 0; i < 2; ++i) {
     if (!sending_[i]) continue;
     waiting(StageWait::drain, 0);
-    wait_for([&] { return serve(), ch_.test(send_[i]); }, timeout_s_,
-             detail::concat("rank ", at_.next_rank, " to take a batch"));
+    wait_for([&] { return reporter_.serve([this] { return status(); }), ch_.test(send_[i]); },
+             timeout_s_, detail::concat("rank ", at_.next_rank, " to take a batch"));
     sending_[i] = false;
   }
   encoder_.encode(end_seq_, kFrameEnd, {}, out_buf_[0]);
   send_[0] = ch_.isend(at_.next, kTagData, out_buf_[0].data(), out_buf_[0].size());
-  wait_for([&] { return serve(), ch_.test(send_[0]); }, timeout_s_,
-           detail::concat("rank ", at_.next_rank, " to take the end of the stream"));
+  wait_for([&] { return reporter_.serve([this] { return status(); }), ch_.test(send_[0]); },
+           timeout_s_, detail::concat("rank ", at_.next_rank, " to take the end of the stream"));
 }
 
 void StageLoop::serve() {
+  const double t = now_seconds();
   reporter_.serve([this] { return status(); });
+  const double probed = now_seconds() - t;
+  pass_probe_ += probed;
+  if (t_start_ > 0) counters_.time_probe += probed;
 }
 
 void StageLoop::waiting(StageWait wait, uint64_t seq) {

@@ -96,6 +96,9 @@ class StageLoop {
   StageCounters before_;
   std::chrono::microseconds pause_{10};  // test and sleep: 10 us doubling to 500 us
   double idle_since_ = 0;                // the last pass that did something (backstop timeout)
+  double pass_recv_test_ = 0;            // this pass: seconds testing the receive, the send
+  double pass_send_test_ = 0;
+  double pass_probe_ = 0;  // this pass: seconds in the watchdog's probe
 };
 
 }  // namespace edgepipe
