@@ -31,6 +31,8 @@ def close(a, b, rel=1e-6, abs_=1e-9):
 def check_stage(f, g, r, t, traced, overlap, bound, sent):
     """A stage rank: each part of its main thread measured by its own clock, their sum within
     its wall time, and what no part measured (wall minus the parts) below `bound`."""
+    # A part the log lacks (a log from before it was measured) counts as not measured: 0.
+    t = {k: t.get(k, 0.0) for k in set(t.keys()) | {"time_probe_s"}}
     w = t["wall_s"]
     batches = int(t["batches"])
     # With --overlap the blocks compute on a thread of their own: the main thread's span holds
@@ -60,7 +62,7 @@ def check_stage(f, g, r, t, traced, overlap, bound, sent):
     check(len(b) == t["batches"], f"rank {r}: one record per batch ({len(b)})")
     check(np.all(b["seq"] == np.arange(len(b))), f"rank {r}: records in batch order")
     span = b["t_end_s"] - b["t_begin_s"]
-    rparts = sum(b[k] for k in parts[:-1])
+    rparts = sum(b[k] for k in parts[:-1] if k in b.dtype.names)
     # A record's compute and encode are its own batch's (both > 0); its decode and waits may be
     # another's, and without --overlap its batch may have computed inside the previous record's
     # span: only the records' sums are bounded.
