@@ -272,7 +272,7 @@ sys.exit(0 if a.shape == b.shape and np.array_equal(a, b) else 1)
 EOF2
 }
 say "job: jobs/edgepipe-srun.sbatch uninterrupted on $rows rows (the requeue test's reference)"
-ref_id=$(submit_big --batch 2 --quiet)
+ref_id=$(submit_big --quiet)
 ref_state=$(wait_job "$ref_id") || true
 ref_out=$work/edgepipe-srun-$ref_id.h5
 ref_log=$work/edgepipe-srun-$ref_id.log.h5
@@ -283,7 +283,7 @@ else
 fi
 
 say "job: jobs/edgepipe-srun.sbatch stopped by USR1 mid-run, requeued, resumed"
-id=$(submit_big --batch 2 --progress 0 --profile "$ref_log" --calibrate 0 --checkpoint 0.5 --overwrite)
+id=$(submit_big --progress 0 --profile "$ref_log" --calibrate 0 --checkpoint 0.5 --overwrite)
 out=$work/edgepipe-srun-$id.h5
 log=$work/edgepipe-srun-$id.out
 marked() { [ "$(h5_rows_done "$out.partial")" -gt 0 ] || ! [[ $(job_field "$id" JobState) =~ ^(PENDING|RUNNING|CONFIGURING)$ ]]; }
