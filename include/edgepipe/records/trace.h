@@ -13,7 +13,7 @@ namespace edgepipe {
 
 // One batch as a stage rank saw it. Times in seconds; t_* on this rank's steady clock (rank 0
 // moves them onto its own). The time_* parts plus time_other add up to t_end - t_begin
-// exactly: time_other is the bookkeeping between them (posting receives and sends, checks).
+// exactly: time_other is what no clock measured (posting sends, the record, the loop itself).
 struct BatchRecord {
   int64_t seq = 0;
   double t_begin = 0;         // started waiting for this batch's input
