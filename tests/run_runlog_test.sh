@@ -19,6 +19,17 @@ grep -Eq "edgepipe \(0\): [0-9]+/48 batches \([0-9]+%\), [0-9.]+ images/s, ETA [
   || { echo "FAIL: no progress line"; exit 1; }
 $py "$repo/tests/check_runlog.py" "$dir/a.log.h5" --outputs "$dir/a.h5"
 
+echo "== the check can fail: the same log with one part's time taken out of rank 1's totals"
+for part in time_compute_s time_decode_s time_encode_s time_recv_wait_s; do
+  cp "$dir/a.log.h5" "$dir/cut.log.h5"
+  $py -c "import h5py, sys; h5py.File(sys.argv[1], 'r+')['ranks/1/totals'].attrs[sys.argv[2]] = 0.0" \
+    "$dir/cut.log.h5" "$part"
+  if $py "$repo/tests/check_runlog.py" "$dir/cut.log.h5" --outputs "$dir/a.h5" > "$dir/cut.out" 2>&1; then
+    cat "$dir/cut.out"; echo "FAIL: check_runlog.py passed a log without rank 1's $part"; exit 1
+  fi
+  grep "^FAIL  rank 1" "$dir/cut.out"
+done
+
 echo "== untraced run, --log elsewhere, --quiet: nothing on stdout"
 "${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --output "$dir/b.h5" --no-trace --quiet \
   --log "$dir/b-log.h5" --progress 0.1 > "$dir/b.out"

@@ -80,15 +80,14 @@ void StageLoop::run(RankFacts& facts) {
   idle_since_ = now_seconds();
   for (;;) {
     const double t_iter = now_seconds();
-    const double busy_before = busy_seconds();
-    double send_test = 0;  // a test that completed a send, counted as waiting for it
+    pass_recv_test_ = pass_send_test_ = pass_probe_ = 0;
     serve();
     bool progress = take_end();
     progress = take_input() || progress;
-    progress = send_output(&send_test) || progress;
+    progress = send_output() || progress;
     if (ended_ && lane_.in_flight() == 0) break;
     if (progress)
-      count_pass(t_iter, busy_before, send_test);
+      count_pass(t_iter);
     else
       idle(t_iter);
   }
@@ -101,12 +100,15 @@ void StageLoop::run(RankFacts& facts) {
 }
 
 // Slot `slot` receives this rank's next batch not yet posted for, from the rank that sends it.
+// Posting a receive can match a message that has arrived and copy it: part of the receive's wait.
 void StageLoop::post_receive(int slot) {
+  const double t = now_seconds();
   const int from = at_.prev_of(static_cast<int64_t>(next_post_));
   recv_[slot] = ch_.irecv(from, kTagData, in_buf_[slot].data(), in_buf_[slot].size());
   receiving_[slot] = true;
   next_post_ = static_cast<uint64_t>(
       at_.routing.next_batch(at_.stage, at_.replica, static_cast<int64_t>(next_post_) + 1));
+  if (t_start_ > 0) pass_recv_test_ += now_seconds() - t;
 }
 
 // An end frame from a sender: the stream has end_seq_ batches. It may overtake the sender's
@@ -136,10 +138,17 @@ bool StageLoop::take_end() {
 // A batch has arrived: decode it and hand it to the lane.
 bool StageLoop::take_input() {
   size_t n = 0;
-  if (ended_ || !receiving_[in_slot_] || !ch_.test(recv_[in_slot_], &n)) return false;
+  if (ended_ || !receiving_[in_slot_]) return false;
+  // Each test for the input is part of its wait, also the one that completes it (it can move
+  // the message's last bytes); until the first input, that wait is counted apart.
+  const double t_test = now_seconds();
+  const bool received = ch_.test(recv_[in_slot_], &n);
+  const double t_tested = now_seconds();
+  if (t_start_ > 0) pass_recv_test_ += t_tested - t_test;
+  if (!received) return false;
   receiving_[in_slot_] = false;
   if (t_start_ == 0) {
-    t_start_ = now_seconds();
+    t_start_ = t_tested;
     facts_->time_first_wait = t_start_ - facts_->t_begin;
   }
   counters_.bytes_in += static_cast<double>(n);
@@ -159,11 +168,14 @@ bool StageLoop::take_input() {
 }
 
 // A batch is computed and an output buffer is free: encode the batch and send it.
-bool StageLoop::send_output(double* send_test) {
-  const double t_send_test = now_seconds();
-  if (!lane_.has_result() || (sending_[out_slot_] && !ch_.test(send_[out_slot_]))) return false;
-  if (sending_[out_slot_]) *send_test = now_seconds() - t_send_test;
-  counters_.time_send_wait += *send_test;
+bool StageLoop::send_output() {
+  if (!lane_.has_result()) return false;
+  if (sending_[out_slot_]) {  // each test for the send of two batches ago is part of its wait
+    const double t_test = now_seconds();
+    const bool sent = ch_.test(send_[out_slot_]);
+    pass_send_test_ += now_seconds() - t_test;
+    if (!sent) return false;
+  }
   sending_[out_slot_] = false;
   ComputeLane::Result r = *lane_.take();
   if (r.error) fail_batch(r);
@@ -216,12 +228,12 @@ void StageLoop::record(uint64_t seq) {
   before_ = counters_;
 }
 
-// The rest of a pass that did something, besides decode, compute and encode: the tests and
-// probes (a test that completes a receive can copy the message), posting the next receive and
-// send, the record: counted as the receive's wait, as when the pass found nothing to do.
-void StageLoop::count_pass(double t_iter, double busy_before, double send_test) {
-  if (t_start_ > 0)
-    counters_.time_recv_wait += now_seconds() - t_iter - send_test - (busy_seconds() - busy_before);
+// A pass that did something: its tests, decode, compute and encode are booked by their own
+// clocks; the rest of it (posting the next receive and send, the record) is
+// booked as nothing, so it shows as time_other (wall minus the measured parts).
+void StageLoop::count_pass(double t_iter) {
+  counters_.time_recv_wait += pass_recv_test_;
+  counters_.time_send_wait += pass_send_test_;
   pause_ = std::chrono::microseconds(10);
   idle_since_ = t_iter;
 }
@@ -243,8 +255,8 @@ void StageLoop::idle(double t_iter) {
               " s waiting for ", waiting_for());
   lane_.sleep(pause_);
   pause_ = std::min(pause_ * 2, std::chrono::microseconds(500));
-  // The whole idle pass counts as the wait, its tests and probes too.
-  const double slept = now_seconds() - t_iter;
+  // The whole idle pass counts as the wait, its tests too (its probe is counted apart).
+  const double slept = now_seconds() - t_iter - pass_probe_;
   if (t_start_ == 0) return;  // the first wait is counted apart
   if (computing)
     counters_.time_compute_wait += slept;
@@ -257,13 +269,15 @@ void StageLoop::idle(double t_iter) {
 // The end of the stream: the receives posted for batches past it are cancelled (no rank sends
 // them), the other senders' end frames awaited; once every batch is sent, the end goes on to
 // every rank this one sends to.
+// (Its probes are part of the drain, not of time_probe.)
 void StageLoop::drain() {
   ScopedTimer t(facts_->time_drain);
   for (int i = 0; i < 2; ++i)
     if (receiving_[i]) ch_.cancel(recv_[i]);
   waiting(StageWait::drain, 0);
+  const auto serve_drain = [this] { return reporter_.serve([this] { return status(); }); };
   const auto every_end = [&] {
-    serve();
+    serve_drain();
     take_end();
     return std::find(end_pending_.begin(), end_pending_.end(), true) == end_pending_.end();
   };
@@ -272,7 +286,7 @@ void StageLoop::drain() {
   for (int i = 0; i < 2; ++i) {
     if (!sending_[i]) continue;
     const int to = at_.members.at(at_.next_of(static_cast<int64_t>(sent_seq_[i])));
-    wait_for([&] { return serve(), ch_.test(send_[i]); }, timeout_s_,
+    wait_for([&] { return serve_drain(), ch_.test(send_[i]); }, timeout_s_,
              detail::concat("rank ", to, " to take a batch"));
     sending_[i] = false;
   }
@@ -282,12 +296,16 @@ void StageLoop::drain() {
   for (int to : takers)
     sends.push_back(ch_.isend(to, kTagEnd, out_buf_[0].data(), out_buf_[0].size()));
   for (size_t i = 0; i < takers.size(); ++i)
-    wait_for([&] { return serve(), ch_.test(sends[i]); }, timeout_s_,
+    wait_for([&] { return serve_drain(), ch_.test(sends[i]); }, timeout_s_,
              detail::concat("rank ", at_.members.at(takers[i]), " to take the end of the stream"));
 }
 
 void StageLoop::serve() {
+  const double t = now_seconds();
   reporter_.serve([this] { return status(); });
+  const double probed = now_seconds() - t;
+  pass_probe_ += probed;
+  if (t_start_ > 0) counters_.time_probe += probed;
 }
 
 void StageLoop::waiting(StageWait wait, uint64_t seq) {
@@ -313,10 +331,6 @@ std::string StageLoop::status() {
                           " batches done");
   return detail::concat(who, "has waited ", static_cast<int>(now_seconds() - waiting_since_),
                         " s for ", waiting_for(), "; ", counters_.batches, " batches done");
-}
-
-double StageLoop::busy_seconds() const {
-  return counters_.time_decode + counters_.time_encode + lane_.inline_seconds();
 }
 
 }  // namespace edgepipe

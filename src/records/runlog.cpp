@@ -90,7 +90,7 @@ void write_stage_totals(hid_t g, const RankLog& r) {
   const double busy = c.time_decode + c.time_compute + c.time_encode;
   const double named = recv_wait + c.time_decode +
                        (c.overlap ? c.time_compute_wait : c.time_compute) + c.time_send_wait +
-                       c.time_encode + f.time_drain;
+                       c.time_encode + c.time_probe + f.time_drain;
   h5_write_double_attr(g, "batches", c.batches);
   h5_write_double_attr(g, "time_recv_wait_s", recv_wait);
   h5_write_double_attr(g, "time_decode_s", c.time_decode);
@@ -98,6 +98,7 @@ void write_stage_totals(hid_t g, const RankLog& r) {
   h5_write_double_attr(g, "time_send_wait_s", c.time_send_wait);
   h5_write_double_attr(g, "time_encode_s", c.time_encode);
   h5_write_double_attr(g, "time_compute_wait_s", c.time_compute_wait);
+  h5_write_double_attr(g, "time_probe_s", c.time_probe);
   h5_write_double_attr(g, "time_drain_s", f.time_drain);
   h5_write_double_attr(g, "time_other_s", wall - named);
   h5_write_double_attr(g, "time_busy_s", busy);

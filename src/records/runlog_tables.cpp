@@ -18,6 +18,7 @@ H5Id batch_record_type() {
           {"time_send_wait_s", offsetof(BatchRecord, time_send_wait), false},
           {"time_encode_s", offsetof(BatchRecord, time_encode), false},
           {"time_compute_wait_s", offsetof(BatchRecord, time_compute_wait), false},
+          {"time_probe_s", offsetof(BatchRecord, time_probe), false},
           {"time_other_s", offsetof(BatchRecord, time_other), false},
           {"bytes_in", offsetof(BatchRecord, bytes_in), false},
           {"bytes_out", offsetof(BatchRecord, bytes_out), false},

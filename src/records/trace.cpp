@@ -80,9 +80,10 @@ BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const S
   r.time_send_wait = now.time_send_wait - before.time_send_wait;
   r.time_encode = now.time_encode - before.time_encode;
   r.time_compute_wait = now.time_compute_wait - before.time_compute_wait;
+  r.time_probe = now.time_probe - before.time_probe;
   r.time_other =
       (t_end - t_begin) - (r.time_recv_wait + r.time_decode + (now.overlap ? 0.0 : r.time_compute) +
-                           r.time_compute_wait + r.time_send_wait + r.time_encode);
+                           r.time_compute_wait + r.time_send_wait + r.time_encode + r.time_probe);
   r.bytes_in = now.bytes_in - before.bytes_in;
   r.bytes_out = now.bytes_out - before.bytes_out;
   return r;

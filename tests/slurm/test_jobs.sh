@@ -3,8 +3,8 @@
 # tools/slurm-local, submits each job with sbatch (a small resnet18 at 64x64 px, 12 inputs),
 # waits for it, checks its end state (scontrol: there is no accounting, so no sacct) and its
 # log, and compares its output with `edgepipe single` (relative L2 error per row below 1e-4).
-# Also: a job stopped by its time-limit signal (USR1) is requeued and finishes on its second
-# attempt. Slurm is stopped at the end, whatever happened; on failure the daemon logs and the
+# Also: a job stopped mid-run by its time-limit signal (USR1) is requeued, resumes its partial
+# file (--resume, never --overwrite) and ends with the output of an uninterrupted job. Slurm is stopped at the end, whatever happened; on failure the daemon logs and the
 # job logs are printed.
 #
 # Usage: tests/slurm/test_jobs.sh EDGEPIPE_BINARY REPO_ROOT
@@ -250,45 +250,89 @@ say "job: jobs/edgepipe-multinode.sbatch on 1 node (--ntasks-per-node=2)"
 id=$(submit -N 1 --ntasks-per-node=2 --cpus-per-task=1 "$repo/jobs/edgepipe-multinode.sbatch")
 check_job edgepipe-multinode "$id"
 
-# Requeue: a wrapper runs edgepipe and then, on the job's first attempt only, hangs as a run
-# that is not finished would. USR1 (what --signal sends before the time limit) must make the
-# script stop the run and requeue the job; the second attempt finds the first one's output and
-# must pass --resume or --overwrite, and finish with a correct output.
-say "job: jobs/edgepipe-srun.sbatch stopped by USR1 and requeued"
-wrapper=$work/edgepipe-first-attempt-hangs
-cat >"$wrapper" <<EOF
-#!/usr/bin/env bash
-"$bin" "\$@" || exit
-if [ "\$1" = run ] && [ "\${2:-}" != --help ] && [ "\${SLURM_RESTART_COUNT:-0}" = 0 ] && [ -n "\${SLURM_PROCID:-}" ]; then
-  touch "$work/first-attempt-done.\$SLURM_PROCID"
-  exec sleep 600
+# Requeue: a run stopped mid-way by USR1 (what --signal sends before the time limit) must be
+# requeued and resumed from its partial file (--resume, never --overwrite: the job is submitted
+# with --overwrite, which the script must drop on the requeue), and its output must equal an
+# uninterrupted job's bit for bit: both plan from the uninterrupted job's run log (--profile).
+rows=1200
+big_input=$work/images-$rows.h5
+"$python" "$repo/tools/make_input.py" "$big_input" --count $rows --shape 3,64,64 >/dev/null
+h5_rows_done() { # the progress mark of a partial file (open for writing: HDF5's lock off), or -1
+  HDF5_USE_FILE_LOCKING=FALSE "$python" -c "import h5py,sys; print(int(h5py.File(sys.argv[1],'r').attrs['rows_done'][0]))" "$1" 2>/dev/null || echo -1
+}
+submit_big() { (input=$big_input; submit -N 1 -n 3 --overcommit "$repo/jobs/edgepipe-srun.sbatch" "$@"); }
+check_equal() { # check_equal A.h5 B.h5: bit for bit
+  "$python" - "$1" "$2" <<'EOF2'
+import sys, h5py, numpy as np
+a = np.asarray(h5py.File(sys.argv[1], "r")["outputs"])
+b = np.asarray(h5py.File(sys.argv[2], "r")["outputs"])
+print(f"{a.shape[0]} rows, bit-equal" if a.shape == b.shape and np.array_equal(a, b) else
+      f"differ: shapes {a.shape} {b.shape}")
+sys.exit(0 if a.shape == b.shape and np.array_equal(a, b) else 1)
+EOF2
+}
+say "job: jobs/edgepipe-srun.sbatch uninterrupted on $rows rows (the requeue test's reference)"
+ref_id=$(submit_big --quiet)
+ref_state=$(wait_job "$ref_id") || true
+ref_out=$work/edgepipe-srun-$ref_id.h5
+ref_log=$work/edgepipe-srun-$ref_id.log.h5
+if [ "$ref_state" = COMPLETED ] && [ -s "$ref_out" ] && [ -s "$ref_log" ]; then
+  pass "edgepipe-srun job $ref_id: uninterrupted reference COMPLETED"
+else
+  fail "edgepipe-srun job $ref_id: uninterrupted reference $ref_state (output $ref_out, log $ref_log)"
 fi
-EOF
-chmod +x "$wrapper"
-id=$(job_bin=$wrapper submit -N 1 -n 3 --overcommit "$repo/jobs/edgepipe-srun.sbatch")
-first_attempt_done() { [ "$(compgen -G "$work/first-attempt-done.*" | wc -l)" -eq 3 ]; }
-running_or_done() { first_attempt_done || ! [[ $(job_field "$id" JobState) =~ ^(PENDING|RUNNING|CONFIGURING)$ ]]; }
-wait_for "$job_timeout" running_or_done || true
-if first_attempt_done; then
+
+say "job: jobs/edgepipe-srun.sbatch stopped by USR1 mid-run, requeued, resumed"
+id=$(submit_big --progress 0 --profile "$ref_log" --calibrate 0 --checkpoint 0.5 --overwrite)
+out=$work/edgepipe-srun-$id.h5
+log=$work/edgepipe-srun-$id.out
+marked() { [ "$(h5_rows_done "$out.partial")" -gt 0 ] || ! [[ $(job_field "$id" JobState) =~ ^(PENDING|RUNNING|CONFIGURING)$ ]]; }
+wait_for "$job_timeout" marked || true
+mark=$(h5_rows_done "$out.partial")
+if [ "$mark" -gt 0 ] && [ "$mark" -lt $rows ] && [ ! -e "$out" ]; then
+  pass "edgepipe-srun job $id: first attempt has a progress mark at row $mark of $rows"
   scancel --signal=USR1 --batch "$id"
-  # Slurm holds a requeued job back for 2 minutes (BeginTime); let it go at once.
+  # Slurm holds a requeued job back for 2 minutes (BeginTime); it is let go once checked.
   requeued() { [ "$(job_field "$id" Restarts)" = 1 ] && [ "$(job_field "$id" JobState)" = PENDING ]; }
   if wait_for 60 requeued; then
-    pass "edgepipe-srun job $id: requeued after USR1"
+    stopped_at=$(h5_rows_done "$out.partial")
+    if [ ! -e "$out" ] && [ "$stopped_at" -ge "$mark" ] && [ "$stopped_at" -lt $rows ]; then
+      pass "edgepipe-srun job $id: requeued after USR1 with a partial file (rows_done $stopped_at of $rows)"
+    else
+      fail "edgepipe-srun job $id: requeued, but the first attempt was not left partial (rows_done $stopped_at, output $([ -e "$out" ] && echo complete || echo absent))"
+    fi
     scontrol update JobId="$id" StartTime=now
   else
     fail "edgepipe-srun job $id: not requeued after USR1 (state $(job_field "$id" JobState))"
   fi
-  check_job edgepipe-srun "$id" 1
-  log=$work/edgepipe-srun-$id.out
-  if grep -q "requeueing" "$log" && grep -qE "attempt 2: (resuming|this edgepipe has no --resume)" "$log" &&
-    grep -qE -- "--(resume|overwrite)" <(grep "srun --mpi" "$log" | tail -n 1); then
-    pass "edgepipe-srun job $id: second attempt used $(grep -oE -- '--(resume|overwrite)' "$log" | tail -n 1)"
+  state=$(wait_job "$id") || true
+  code=$(job_field "$id" ExitCode)
+  if [ "$state" = COMPLETED ] && [ "$code" = 0:0 ] && [ "$(job_field "$id" Restarts)" = 1 ]; then
+    pass "edgepipe-srun job $id: COMPLETED on its second attempt, exit code 0:0"
   else
-    fail "edgepipe-srun job $id: log does not show the requeue and the second attempt's flag"
+    fail "edgepipe-srun job $id: state $state, exit code ${code:-?}, $(job_field "$id" Restarts) restarts"
+  fi
+  second=$(grep "srun --mpi" "$log" | sed -n 2p)
+  if grep -q "requeueing" "$log" && grep -q "attempt 2: resuming" "$log" &&
+    grep -q -- " --resume" <<<"$second" && ! grep -q -- "--overwrite" <<<"$second"; then
+    pass "edgepipe-srun job $id: second attempt passed --resume and not --overwrite"
+  else
+    fail "edgepipe-srun job $id: the second attempt's command is not --resume without --overwrite: ${second:-no second attempt}"
+  fi
+  # Where the second attempt began: its message, and its run log's row count (rows it computed).
+  computed=$("$python" -c "import h5py,sys; print(int(h5py.File(sys.argv[1],'r')['summary'].attrs['images']))" "${out%.h5}.log.h5" 2>/dev/null || echo -1)
+  if grep -q "resuming $out.partial at row $stopped_at of $rows" "$log" && [ $((stopped_at + computed)) = $rows ]; then
+    pass "edgepipe-srun job $id: second attempt resumed at row $stopped_at and computed the other $computed rows"
+  else
+    fail "edgepipe-srun job $id: second attempt did not resume at row $stopped_at (computed $computed rows; log: $(grep resuming "$log" | tail -n 1))"
+  fi
+  if [ -s "$out" ] && msg=$(check_equal "$out" "$ref_out" 2>&1); then
+    pass "edgepipe-srun job $id: output equals the uninterrupted job's: $msg"
+  else
+    fail "edgepipe-srun job $id: output differs from the uninterrupted job's: ${msg:-no output}"
   fi
 else
-  fail "edgepipe-srun job $id: first attempt did not run (state $(job_field "$id" JobState))"
+  fail "edgepipe-srun job $id: no progress mark while the first attempt ran (rows_done $mark, state $(job_field "$id" JobState)): the run is too short to stop mid-way"
   scancel "$id" 2>/dev/null || true
 fi
 

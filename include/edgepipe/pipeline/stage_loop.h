@@ -77,17 +77,16 @@ class StageLoop {
   void post_receive(int slot);
   bool take_end();
   bool take_input();
-  bool send_output(double* send_test);
+  bool send_output();
   [[noreturn]] void fail_batch(const ComputeLane::Result& r);
   void record(uint64_t seq);
-  void count_pass(double t_iter, double busy_before, double send_test);
+  void count_pass(double t_iter);
   void idle(double t_iter);
   void drain();
   void serve();
   void waiting(StageWait wait, uint64_t seq);
   std::string waiting_for() const;
   std::string status();
-  double busy_seconds() const;
 
   Channel& ch_;
   const StagePosition at_;
@@ -133,6 +132,9 @@ class StageLoop {
   StageCounters before_;
   std::chrono::microseconds pause_{10};  // test and sleep: 10 us doubling to 500 us
   double idle_since_ = 0;                // the last pass that did something (backstop timeout)
+  double pass_recv_test_ = 0;            // this pass: seconds testing the receive, the send
+  double pass_send_test_ = 0;
+  double pass_probe_ = 0;  // this pass: seconds in the watchdog's probe
 };
 
 }  // namespace edgepipe

@@ -35,6 +35,9 @@ struct StageCounters {
   // --overlap: compute runs on a thread of its own, so time_compute overlaps the main thread's
   // parts; this is the main thread's idle time while a batch computed (0 without overlap).
   double time_compute_wait = 0;
+  // The watchdog's probe in each pass of the worker's loop (MPI_Iprobe: it also drives MPI's
+  // progress, moving the pending receives' and sends' data, and may yield the core).
+  double time_probe = 0;
   double overlap = 0;     // 1 with --overlap (a double: the struct is sent as bytes)
   double time_total = 0;  // from the first receive posted to the end frame sent
   double bytes_in = 0;

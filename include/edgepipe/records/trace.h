@@ -12,8 +12,8 @@
 namespace edgepipe {
 
 // One batch as a stage rank saw it. Times in seconds; t_* on this rank's steady clock (rank 0
-// moves them onto its own). The five time_* parts plus time_other add up to t_end - t_begin
-// exactly: time_other is the bookkeeping between them (posting receives and sends, checks).
+// moves them onto its own). The time_* parts plus time_other add up to t_end - t_begin
+// exactly: time_other is what no clock measured (posting sends, the record, the loop itself).
 struct BatchRecord {
   int64_t seq = 0;
   double t_begin = 0;         // started waiting for this batch's input
@@ -24,6 +24,7 @@ struct BatchRecord {
   double time_send_wait = 0;  // an earlier send still in progress (next rank not ready)
   double time_encode = 0;
   double time_compute_wait = 0;  // --overlap: idle while the batch computed on its own thread
+  double time_probe = 0;         // the watchdog's probes (they also drive MPI's progress)
   double time_other = 0;
   double bytes_in = 0;   // input frame as received
   double bytes_out = 0;  // output frame as sent
