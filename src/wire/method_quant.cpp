@@ -107,22 +107,30 @@ void q8_codes(const T* x, size_t n, float base_f, float scale, uint8_t* q) {
 // A code of q4 or q2, whose range may be clipped: (x - base) * inv clamped to [0, top] as a
 // float first (a clipped value may lie far outside it), then rounded.
 template <typename T>
-uint32_t clipped_code(T x, T base, T inv, T top) {
-  T v = (x - base) * inv + T(0.5);
-  v = v < 0 ? T(0) : v;
-  v = v > top ? top : v;
-  return static_cast<uint32_t>(v);
+int32_t clipped_code(T x, T base, T inv, T top) {
+  // std::max and std::min compile to branch-free min and max instructions, which vectorise.
+  return static_cast<int32_t>(std::min(std::max((x - base) * inv + T(0.5), T(0)), top));
 }
 
-// The squared error of n values coded with base and scale at `top` + 1 codes.
-template <typename T>
-double clipped_sse(const T* x, size_t n, float base_f, float scale_f, uint32_t top) {
-  const T base = base_f, scale = scale_f, inv = scale_f > 0 ? 1 / scale : 0, t = T(top);
-  double sse = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double d = double(quant_value(base, scale, clipped_code(x[i], base, inv, t))) - x[i];
-    sse += d * d;
+// The squared error of n values coded with base and scale at B bits (summed in T: it only
+// ranks the candidate ranges of one block).
+template <unsigned B, typename T>
+T clipped_sse(const T* x, size_t n, float base_f, float scale_f) {
+  const T base = base_f, scale = scale_f, inv = scale_f > 0 ? 1 / scale : 0, top = T((1u << B) - 1);
+  // 8 partial sums, so that the loop is not one chain of dependent additions (and vectorises).
+  T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t k = 0; k < 8; ++k) {
+      const T d = base + static_cast<T>(clipped_code(x[i + k], base, inv, top)) * scale - x[i + k];
+      part[k] += d * d;
+    }
+  for (; i < n; ++i) {
+    const T d = base + static_cast<T>(clipped_code(x[i], base, inv, top)) * scale - x[i];
+    part[0] += d * d;
   }
+  T sse = 0;
+  for (T p : part) sse += p;
   return sse;
 }
 
@@ -134,9 +142,9 @@ constexpr double kClip2[] = {4, 3, 2.25, 1.75, 1.25};
 
 // The range that q4 or q2 codes a block of n values with: [lo, hi], or mean +- k std inside it
 // for the k of smallest squared error (the full range wins ties). Writes the base and scale.
-template <typename T>
-void clipped_params(const T* x, size_t n, T lo, T hi, unsigned bits, float* base, float* scale) {
-  const uint32_t top = (1u << bits) - 1;
+template <unsigned B, typename T>
+void clipped_params(const T* x, size_t n, T lo, T hi, float* base, float* scale) {
+  constexpr uint32_t top = (1u << B) - 1;
   quant_params(lo, hi, top, base, scale);
   if (*scale == 0 || n < 2) return;
   double sum = 0, sum2 = 0;
@@ -144,37 +152,52 @@ void clipped_params(const T* x, size_t n, T lo, T hi, unsigned bits, float* base
   const double mean = sum / double(n);
   for (size_t i = 0; i < n; ++i) sum2 += (x[i] - mean) * (x[i] - mean);
   const double sd = std::sqrt(sum2 / double(n));
-  double best = clipped_sse(x, n, *base, *scale, top);
-  for (double k : bits == 4 ? kClip4 : kClip2) {
+  T best = clipped_sse<B>(x, n, *base, *scale);
+  for (double k : B == 4 ? kClip4 : kClip2) {
     const T a = static_cast<T>(std::max(double(lo), mean - k * sd));
     const T b = static_cast<T>(std::min(double(hi), mean + k * sd));
     if (!(b > a) || (a == lo && b == hi)) continue;
     float cb = 0, cs = 0;
     quant_params(a, b, top, &cb, &cs);
-    const double sse = clipped_sse(x, n, cb, cs, top);
+    const T sse = clipped_sse<B>(x, n, cb, cs);
     if (sse < best) best = sse, *base = cb, *scale = cs;
   }
 }
 
 // q4's and q2's codes, packed (quant.h); the last byte's unused bits are 0.
-template <typename T>
-void packed_codes(const T* x, size_t n, float base_f, float scale, unsigned bits, uint8_t* q) {
-  const T base = base_f, inv = scale > 0 ? 1 / static_cast<T>(scale) : 0;
-  const T top = T((1u << bits) - 1);
-  const size_t per = 8 / bits;
-  for (size_t j = 0; j * per < n; ++j) {
+template <unsigned B, typename T>
+void packed_codes(const T* x, size_t n, float base_f, float scale, uint8_t* q) {
+  constexpr size_t per = 8 / B;
+  const T base = base_f, inv = scale > 0 ? 1 / static_cast<T>(scale) : 0, top = T((1u << B) - 1);
+  const size_t whole = n / per;
+  for (size_t j = 0; j < whole; ++j) {
     uint32_t byte = 0;
-    for (size_t k = 0; k < per && j * per + k < n; ++k)
-      byte |= clipped_code(x[j * per + k], base, inv, top) << (k * bits);
+    for (size_t k = 0; k < per; ++k)
+      byte |= uint32_t(clipped_code(x[j * per + k], base, inv, top)) << (k * B);
     q[j] = static_cast<uint8_t>(byte);
   }
+  if (whole * per == n) return;
+  uint32_t byte = 0;
+  for (size_t k = 0; whole * per + k < n; ++k)
+    byte |= uint32_t(clipped_code(x[whole * per + k], base, inv, top)) << (k * B);
+  q[whole] = static_cast<uint8_t>(byte);
 }
 
 // Code i of a block whose codes start at q.
-inline uint32_t code_at(const uint8_t* q, size_t i, unsigned bits) {
-  if (bits == 8) return q[i];
-  const size_t per = 8 / bits;
-  return (q[i / per] >> ((i % per) * bits)) & ((1u << bits) - 1);
+template <unsigned B>
+uint32_t code_at(const uint8_t* q, size_t i) {
+  if (B == 8) return q[i];
+  constexpr size_t per = 8 / B;
+  return (q[i / per] >> ((i % per) * B)) & ((1u << B) - 1);
+}
+
+// fn(std::integral_constant<unsigned, B>) for B = bits (8, 4 or 2): the loops above are compiled
+// for each bit width.
+template <typename F>
+auto with_bits(unsigned bits, const F& fn) {
+  if (bits == 8) return fn(std::integral_constant<unsigned, 8>{});
+  if (bits == 4) return fn(std::integral_constant<unsigned, 4>{});
+  return fn(std::integral_constant<unsigned, 2>{});
 }
 
 // Codes one block of n values: its base and scale into params (2 floats), its codes into q (the
@@ -186,16 +209,18 @@ bool encode_block(const T* x, size_t n, unsigned bits, char* params, uint8_t* q,
   if (!quant_range(x, n, &lo, &hi)) return false;
   *maxabs = std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
   float base = 0, scale = 0;
-  if (bits == 8)
-    quant_params(lo, hi, 255, &base, &scale);
-  else
-    clipped_params(x, n, lo, hi, bits, &base, &scale);
+  with_bits(bits, [&](auto b) {
+    constexpr unsigned B = decltype(b)::value;
+    if constexpr (B == 8) {
+      quant_params(lo, hi, 255, &base, &scale);
+      q8_codes(x, n, base, scale, q);
+    } else {
+      clipped_params<B>(x, n, lo, hi, &base, &scale);
+      packed_codes<B>(x, n, base, scale, q);
+    }
+  });
   std::memcpy(params, &base, sizeof base);
   std::memcpy(params + sizeof base, &scale, sizeof scale);
-  if (bits == 8)
-    q8_codes(x, n, base, scale, q);
-  else
-    packed_codes(x, n, base, scale, bits, q);
   return true;
 }
 
@@ -221,11 +246,10 @@ template <typename T>
 void decode_block(const char* params, const uint8_t* q, size_t n, unsigned bits, T* out) {
   T lo = 0, scale = 0;
   block_params(params, &lo, &scale);
-  if (bits == 8) {
-    for (size_t i = 0; i < n; ++i) out[i] = quant_value(lo, scale, q[i]);
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) out[i] = quant_value(lo, scale, code_at(q, i, bits));
+  with_bits(bits, [&](auto b) {
+    constexpr unsigned B = decltype(b)::value;
+    for (size_t i = 0; i < n; ++i) out[i] = quant_value(lo, scale, code_at<B>(q, i));
+  });
 }
 
 // The error of a coded block against its values, without writing the decoded values anywhere.
@@ -234,7 +258,10 @@ ErrorSums block_error_sums(const T* x, const char* params, const uint8_t* q, siz
                            unsigned bits) {
   T lo = 0, scale = 0;
   block_params(params, &lo, &scale);
-  return error_sums_of(x, n, [&](size_t i) { return quant_value(lo, scale, code_at(q, i, bits)); });
+  return with_bits(bits, [&](auto b) {
+    constexpr unsigned B = decltype(b)::value;
+    return error_sums_of(x, n, [&](size_t i) { return quant_value(lo, scale, code_at<B>(q, i)); });
+  });
 }
 
 class QuantCoder : public TensorCoder {
