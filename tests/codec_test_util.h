@@ -52,6 +52,10 @@ inline const char* const kAllCodecs[] = {
     "zfp-relacc:1e-2+lz4",
     "q8",
     "q8+lz4",
+    "q4",
+    "q4+lz4",
+    "q2",
+    "q2+lz4",
 };
 
 // The decoder's error for a frame, "" if it decodes. Every error the decoder raises is a

@@ -64,7 +64,7 @@ TEST(Codec, ForgedCompressedFramesAreRejected) {
   FrameEncoder(parse_codec("lz4")).encode(1, 0, {x}, lz4);
   ASSERT_EQ(peek<uint8_t>(zfp, kMethodAt), uint8_t(TensorMethod::zfp));
   ASSERT_EQ(peek<uint8_t>(lz4, kMethodAt), uint8_t(TensorMethod::lz4));
-  EXPECT_NE(forged(zfp, [](auto& f) { poke<uint8_t>(f, kMethodAt, 7); }).find("unknown encoding"),
+  EXPECT_NE(forged(zfp, [](auto& f) { poke<uint8_t>(f, kMethodAt, 10); }).find("unknown encoding"),
             std::string::npos);
   EXPECT_NE(forged(zfp, [](auto& f) { poke<uint8_t>(f, kZfpModeAt, 9); }).find("bad zfp mode"),
             std::string::npos);

@@ -59,6 +59,8 @@ TEST_P(EveryCodec, RoundTripsManyShapesAndDtypes) {
       EXPECT_LE(err, codec.param) << i;
     else if (codec.kind == CodecKind::q8)  // half a step of 255 over at most [-max, max]
       EXPECT_LE(err, maxabs / 255 * 1.001) << "tensor " << i << " with " << codec.name();
+    else if (codec.is_quant())  // a clipped range: values decode inside [min, max]
+      EXPECT_LE(err, 2 * maxabs * 1.001) << "tensor " << i << " with " << codec.name();
     else if (codec.kind == CodecKind::zfp_relacc)
       EXPECT_LE(err, codec.param * maxabs) << i;
     else if (codec.kind == CodecKind::zfp_precision || codec.param >= 8)
@@ -77,13 +79,19 @@ TEST_P(EveryCodec, RoundTripsManyShapesAndDtypes) {
     EXPECT_TRUE(f.methods[0] == TensorMethod::zfp || f.methods[0] == TensorMethod::zfp_lz4);
     EXPECT_EQ(enc.counters().lossy_tensors > 0, codec.lossy());
   }
-  if (codec.kind == CodecKind::q8) {
+  const auto is_quant = [](TensorMethod m) {
+    return m >= TensorMethod::q8 && m <= TensorMethod::q2_lz4;
+  };
+  if (codec.is_quant()) {
+    const TensorMethod plain = codec.kind == CodecKind::q8   ? TensorMethod::q8
+                               : codec.kind == CodecKind::q4 ? TensorMethod::q4
+                                                             : TensorMethod::q2;
     for (size_t i : {0, 1, 2, 3, 6, 7})
-      EXPECT_TRUE(f.methods[i] == TensorMethod::q8 || f.methods[i] == TensorMethod::q8_lz4) << i;
-    EXPECT_EQ(f.methods[4], TensorMethod::raw);  // one value: q8 would not shrink it
+      EXPECT_TRUE(f.methods[i] == plain || uint8_t(f.methods[i]) == uint8_t(plain) + 1) << i;
+    EXPECT_EQ(f.methods[4], TensorMethod::raw);  // one value: a quantiser would not shrink it
     EXPECT_GT(enc.counters().lossy_tensors, 0);
   } else {
-    for (auto m : f.methods) EXPECT_TRUE(m != TensorMethod::q8 && m != TensorMethod::q8_lz4);
+    for (auto m : f.methods) EXPECT_FALSE(is_quant(m));
   }
   EXPECT_EQ(enc.counters().frames, 1);
   EXPECT_EQ(enc.counters().bytes_raw, f.bytes_raw);

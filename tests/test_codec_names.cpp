@@ -26,6 +26,20 @@ TEST(CodecSpec, ParsesEveryNameAndReadsBackItsName) {
   EXPECT_FALSE(parse_codec("q8").is_zfp());
   EXPECT_FALSE(parse_codec("q8+lz4").is_zfp());
   EXPECT_TRUE(parse_codec("zfp-relacc:1e-2").is_zfp());
+  EXPECT_EQ(parse_codec("Q4+LZ4").name(), "q4+lz4");
+  EXPECT_EQ(parse_codec("q4").kind, CodecKind::q4);
+  EXPECT_EQ(parse_codec("q2+lz4").kind, CodecKind::q2);
+  EXPECT_TRUE(parse_codec("q2+lz4").lz4);
+  for (const char* q : {"q8", "q4", "q2"}) {
+    EXPECT_TRUE(parse_codec(q).lossy()) << q;
+    EXPECT_TRUE(parse_codec(q).is_quant()) << q;
+    EXPECT_FALSE(parse_codec(q).is_zfp()) << q;
+  }
+  EXPECT_EQ(parse_codec("q8").quant_bits(), 8u);
+  EXPECT_EQ(parse_codec("q4+lz4").quant_bits(), 4u);
+  EXPECT_EQ(parse_codec("q2").quant_bits(), 2u);
+  EXPECT_EQ(parse_codec("zfp-rate:4").quant_bits(), 0u);
+  EXPECT_FALSE(parse_codec("zfp-rate:4").is_quant());
 }
 
 TEST(CodecSpec, TyposGetTheNearestName) {
@@ -50,11 +64,14 @@ TEST(CodecSpec, TyposGetTheNearestName) {
   EXPECT_NE(message("zfp-precision:7.5").find("whole number"), std::string::npos);
   EXPECT_NE(message("zfp-accuracy:-1").find("positive"), std::string::npos);
   EXPECT_NE(message("zfp-relacc:2").find("(0, 1]"), std::string::npos);
-  EXPECT_NE(message("lz4+lz4").find("can only follow a zfp mode or q8"), std::string::npos);
+  EXPECT_NE(message("lz4+lz4").find("can only follow a zfp mode, q8, q4 or q2"), std::string::npos);
   EXPECT_NE(message("q9").find("did you mean 'q8'"), std::string::npos) << message("q9");
   EXPECT_NE(message("q8:4").find("q8 takes no parameter"), std::string::npos);
   EXPECT_NE(message("q8+lz4+lz4").find("unknown codec"), std::string::npos);
-  EXPECT_NE(message("gzip").find("zfp-relacc:E, q8, and any zfp mode or q8 followed by +lz4"),
+  EXPECT_NE(message("q4:2").find("q4 takes no parameter"), std::string::npos);
+  EXPECT_NE(message("q2+lz4+lz4").find("unknown codec"), std::string::npos);
+  EXPECT_NE(message("q3").find("did you mean 'q"), std::string::npos) << message("q3");
+  EXPECT_NE(message("gzip").find("q8, q4, q2, and any zfp mode, q8, q4 or q2 followed by +lz4"),
             std::string::npos)
       << message("gzip");
   EXPECT_NE(message("raw+lz4").find("use 'lz4'"), std::string::npos);

@@ -24,7 +24,12 @@
 //
 // Usage: bench_codecs --model FILE [--model FILE ...] [--stages 2,3,4] [--threads 1,2]
 //                     [--batch 1] [--reps 5] [--codecs "raw;lz4;zfp-rate:8"] [--field-dims]
-//                     [--csv FILE] [--seed 1]
+//                     [--csv FILE] [--seed 1] [--dump DIR] [--input FILE.h5:DATASET]
+// --input takes the first --batch samples of an HDF5 dataset as the input batch instead of
+// random-normal values (e.g. out/digits/digits.h5:images, the digits CNN's held-out images).
+// --dump DIR also writes each codec's frame at each cut to DIR/MODEL-nodeN-CODEC.frame (':' and
+// '+' as '_'), e.g. to measure what a general-purpose compressor makes of a plain q4 stream
+// (docs/codecs.md, "An entropy stage after q4 or q2?").
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <zlib.h>
@@ -34,6 +39,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -44,6 +50,7 @@
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/log.h"
+#include "edgepipe/io/h5.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
@@ -57,7 +64,7 @@ namespace {
 const char* kDefaultCodecs =
     "raw;lz4;zfp-reversible;zfp-reversible+lz4;zfp-rate:16;zfp-rate:8;zfp-rate:8+lz4;zfp-rate:4;"
     "zfp-precision:16;zfp-precision:10;zfp-accuracy:1e-2;zfp-relacc:1e-3;zfp-relacc:1e-2;"
-    "zfp-relacc:3e-2;zfp-relacc:3e-2+lz4;q8;q8+lz4";
+    "zfp-relacc:3e-2;zfp-relacc:3e-2+lz4;q8;q8+lz4;q4;q4+lz4;q2;q2+lz4";
 
 struct Options {
   std::vector<std::string> models;
@@ -69,7 +76,27 @@ struct Options {
   bool field_dims = false;  // also compare 1-, 2- and 3-D zfp fields
   std::string csv;
   uint64_t seed = 1;
+  std::string dump;   // a directory for the frames, or empty
+  std::string input;  // FILE.h5:DATASET, or empty: random normal
 };
+
+// The input batch: the first `shape[0]` samples of --input, or seeded random-normal values.
+at::Tensor input_batch(const Options& o, std::vector<int64_t> shape) {
+  if (o.input.empty()) {
+    at::manual_seed(static_cast<int64_t>(o.seed));
+    return at::randn(shape);
+  }
+  const size_t colon = o.input.rfind(':');
+  EP_CHECK(colon != std::string::npos, "--input is FILE.h5:DATASET, not '", o.input, "'");
+  H5InputDataset data(o.input.substr(0, colon), o.input.substr(colon + 1));
+  EP_CHECK(!data.dims().empty() && data.dims()[0] >= shape[0], o.input, " has fewer than ",
+           shape[0], " samples");
+  shape = data.dims();
+  shape[0] = o.batch;
+  at::Tensor t = at::empty(shape, at::kFloat);
+  data.read_rows(0, o.batch, t.data_ptr<float>());
+  return t;
+}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -146,7 +173,7 @@ void measure(const std::vector<at::Tensor>& in, const std::vector<at::Tensor>& o
 }
 
 Row bench_codec(const std::vector<at::Tensor>& acts, const CodecSpec& codec, int reps,
-                int field_dims, std::vector<at::Tensor>* decoded) {
+                int field_dims, std::vector<at::Tensor>* decoded, std::vector<char>* frame) {
   FrameEncoder enc(codec, /*error_every=*/0, field_dims);
   FrameDecoder dec;
   std::vector<char> buf;
@@ -172,7 +199,22 @@ Row bench_codec(const std::vector<at::Tensor>& acts, const CodecSpec& codec, int
   measure(acts, f.tensors, r);  // outside the timed loop
   decoded->clear();
   for (const auto& t : f.tensors) decoded->push_back(t.clone());
+  frame->swap(buf);
   return r;
+}
+
+// Writes a frame for --dump.
+void dump_frame(const Options& o, const std::string& model, size_t node, const std::string& codec,
+                const std::vector<char>& frame) {
+  std::filesystem::create_directories(o.dump);
+  std::string file = model + "-node" + std::to_string(node) + "-" + codec + ".frame";
+  for (char& c : file)
+    if (c == ':' || c == '+') c = '_';
+  const std::string path = (std::filesystem::path(o.dump) / file).string();
+  std::ofstream out(path, std::ios::binary);
+  out.write(frame.data(), static_cast<std::streamsize>(frame.size()));
+  out.close();
+  EP_CHECK(out.good(), "cannot write ", path);
 }
 
 std::string fmt_err(double v, bool lossy) {
@@ -255,7 +297,10 @@ void measure_cut(const std::string& name, size_t node, const std::vector<at::Ten
     if (o.field_dims && spec.is_zfp()) dims_list = {1, 2, 3, 0};
     for (int dims : dims_list) {
       std::vector<at::Tensor> decoded;
-      Row r = bench_codec(acts, spec, o.reps, dims, &decoded);
+      std::vector<char> frame;
+      Row r = bench_codec(acts, spec, o.reps, dims, &decoded, &frame);
+      if (!o.dump.empty() && dims == 0 && threads == o.threads.front())
+        dump_frame(o, name, node, r.codec, frame);
       r.model = name;
       r.node = node;
       r.shapes = shapes_of(acts);
@@ -289,8 +334,7 @@ void measure_model(const std::string& path, const Options& o, Results& res) {
   std::vector<int64_t> shape = mg.input_shape;
   EP_CHECK(!shape.empty(), path, " records no input shape (export it with tools/export_models.py)");
   shape[0] = o.batch;
-  at::manual_seed(static_cast<int64_t>(o.seed));
-  at::Tensor input = at::randn(shape);
+  at::Tensor input = input_batch(o, shape);
   ModelProfile prof = profile_model(mg, input);
   std::string name = path.substr(path.find_last_of('/') + 1);
   name = name.substr(0, name.rfind('.'));
@@ -473,6 +517,10 @@ int main(int argc, char** argv) {
         o.field_dims = true;
       } else if (a == "--csv") {
         o.csv = value();
+      } else if (a == "--input") {
+        o.input = value();
+      } else if (a == "--dump") {
+        o.dump = value();
       } else if (a == "--seed") {
         o.seed = std::stoull(value());
       } else {

@@ -105,8 +105,8 @@ po::options_description run_options(bool pipeline) {
                  "link as 1=zfp-rate:8,2=lz4 (links in pipeline order: link 1 carries the inputs "
                  "into stage 0, link i+1 stage i's outputs; the last one back to rank 0): raw, "
                  "lz4, zfp-reversible, zfp-rate:R, "
-                 "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, q8 (8-bit quantisation), each "
-                 "zfp mode and q8 +lz4; see docs/codecs.md")
+                 "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, q8, q4, q2 (8-, 4-, 2-bit "
+                 "quantisation), each zfp mode and quantiser +lz4; see docs/codecs.md")
       ("log", po::value<std::string>(), "run log (HDF5; docs/runlog.md); default: OUTPUT minus "
                                        ".h5 plus .log.h5")
       ("no-trace", po::bool_switch(), "keep only per-rank totals in the run log, no per-batch "
@@ -170,7 +170,8 @@ po::options_description plan_options() {
                                                    "rank of the run would use)")
     ("codec", po::value<std::string>()->default_value("raw"), "codec of every link: raw, lz4, "
                "zfp-reversible, zfp-rate:R, zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, "
-               "q8 (8-bit quantisation), each zfp mode and q8 +lz4 (docs/codecs.md)")
+               "q8, q4, q2 (8-, 4-, 2-bit quantisation), each zfp mode and quantiser +lz4 "
+               "(docs/codecs.md)")
     ("optimize", po::value<bool>()->default_value(true), "profile the blocks after "
                                                         "optimize_for_inference, as run does "
                                                         "(true/false)")

@@ -28,6 +28,8 @@ const NameInfo kNames[] = {
     {"zfp-accuracy", CodecKind::zfp_accuracy, "E"},
     {"zfp-relacc", CodecKind::zfp_relacc, "E"},
     {"q8", CodecKind::q8, nullptr},
+    {"q4", CodecKind::q4, nullptr},
+    {"q2", CodecKind::q2, nullptr},
 };
 
 std::string usage_of(const NameInfo& n) {
@@ -37,7 +39,7 @@ std::string usage_of(const NameInfo& n) {
 std::string all_names() {
   std::string s;
   for (const auto& n : kNames) s += (s.empty() ? "" : ", ") + usage_of(n);
-  return s + ", and any zfp mode or q8 followed by +lz4";
+  return s + ", and any zfp mode, q8, q4 or q2 followed by +lz4";
 }
 
 std::string lower(std::string s) {
@@ -110,8 +112,8 @@ CodecSpec parse_codec(const std::string& text_in) {
   }
   spec.kind = info->kind;
   if (spec.lz4)
-    EP_CHECK_AS(ConfigError, spec.is_zfp() || spec.kind == CodecKind::q8, "codec '", text_in,
-                "': '+lz4' can only follow a zfp mode or q8 (",
+    EP_CHECK_AS(ConfigError, spec.is_zfp() || spec.is_quant(), "codec '", text_in,
+                "': '+lz4' can only follow a zfp mode, q8, q4 or q2 (",
                 name == "raw" ? "use 'lz4'" : "lz4 is applied once", ")");
   if (!info->param) {
     EP_CHECK_AS(ConfigError, colon == std::string::npos, "codec '", text_in, "': ", info->name,

@@ -1,8 +1,8 @@
 // method: the interface between the frame engine (frame_encoder.cpp, frame_decoder.cpp: header,
 // descriptors, checksum, sizes, the walk over a frame's tensors) and the methods that code one
-// tensor's values into a stream (method_raw.cpp, method_zfp.cpp, method_quant.cpp). lz4 over a
-// method's stream is the engine's (method_lz4.cpp), so each method has two TensorMethods: its
-// stream as it is, and lz4 over it (raw's are `raw` and `lz4`).
+// tensor's values into a stream (method_raw.cpp, method_zfp.cpp, method_quant.cpp: q8, q4, q2). lz4
+// over a method's stream is the engine's (method_lz4.cpp), so each method has two TensorMethods:
+// its stream as it is, and lz4 over it (raw's are `raw` and `lz4`).
 //
 // Adding a method: a file that implements TensorCoder, and its entry in kMethods
 // (method_table.cpp).
@@ -132,6 +132,10 @@ size_t zfp_table_bound(const TensorMeta& m);
 std::unique_ptr<TensorCoder> make_zfp_coder(const MethodOptions& options);
 bool q8_serves(const CodecSpec& codec);
 std::unique_ptr<TensorCoder> make_q8_coder(const MethodOptions& options);
+bool q4_serves(const CodecSpec& codec);
+std::unique_ptr<TensorCoder> make_q4_coder(const MethodOptions& options);
+bool q2_serves(const CodecSpec& codec);
+std::unique_ptr<TensorCoder> make_q2_coder(const MethodOptions& options);
 
 // Every method; kMethods[0] is raw, the engine's fallback (method_table.cpp).
 extern const MethodEntry kMethods[];

@@ -15,6 +15,8 @@ const MethodEntry kMethods[] = {
     {"zfp", TensorMethod::zfp, TensorMethod::zfp_lz4, true, zfp_serves, zfp_table_bound,
      make_zfp_coder},
     {"q8", TensorMethod::q8, TensorMethod::q8_lz4, false, q8_serves, no_table, make_q8_coder},
+    {"q4", TensorMethod::q4, TensorMethod::q4_lz4, false, q4_serves, no_table, make_q4_coder},
+    {"q2", TensorMethod::q2, TensorMethod::q2_lz4, false, q2_serves, no_table, make_q2_coder},
 };
 const size_t kMethodCount = sizeof kMethods / sizeof kMethods[0];
 

@@ -1,6 +1,6 @@
 // Runs the fuzz target on files, without libFuzzer (any compiler, no sanitizer needed), and
 // writes the seed corpus: frames of every codec around small tensors of several dtypes, zfp
-// frames of several chunks each (format version 3), and q8 frames of several blocks.
+// frames of several chunks each (format version 3), and q8, q4 and q2 frames of several blocks.
 // Usage: fuzz_replay FILE_OR_DIR...        fuzz_replay --make-corpus DIR
 #include <torch/torch.h>
 
@@ -37,7 +37,11 @@ int make_corpus(const fs::path& dir) {
                           "zfp-accuracy:1e-2+lz4",
                           "zfp-relacc:1e-3",
                           "q8",
-                          "q8+lz4"};
+                          "q8+lz4",
+                          "q4",
+                          "q4+lz4",
+                          "q2",
+                          "q2+lz4"};
   int n = 0;
   for (const char* name : codecs) {
     for (size_t s = 0; s < sets.size(); ++s) {
@@ -58,8 +62,9 @@ int make_corpus(const fs::path& dir) {
       if (c == ':' || c == '+') c = '_';
     std::ofstream(dir / file, std::ios::binary).write(frame.data(), frame.size());
     ++n;
-    if (parse_codec(name).kind != CodecKind::q8) continue;
-    // A tensor of 3 q8 blocks (the last one short), zeros in runs so that lz4 shrinks its codes.
+    if (!parse_codec(name).is_quant()) continue;
+    // A tensor of 3 quantiser blocks (the last one short), zeros in runs so that lz4 shrinks its
+    // codes.
     at::Tensor blocks = at::relu(at::randn({1, 3, 64, 50}));
     blocks.narrow(2, 0, 32).zero_();
     FrameEncoder(parse_codec(name)).encode(10, 0, {blocks, at::randn({7})}, frame);

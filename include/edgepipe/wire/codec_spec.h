@@ -2,7 +2,8 @@
 // no MPI), so that the config parser and the planner can use it.
 //
 // Names: raw | lz4 | zfp-reversible | zfp-rate:R | zfp-precision:P | zfp-accuracy:E |
-// zfp-relacc:E | q8, and any zfp mode or q8 followed by "+lz4" (lz4 over the zfp or q8 stream).
+// zfp-relacc:E | q8 | q4 | q2, and any zfp mode or quantiser followed by "+lz4" (lz4 over the
+// zfp or quantised stream).
 //
 // Links: a job of K ranks has K links, numbered by the rank they carry data into: link i
 // (1 <= i < K) carries into rank i (link 1: rank 0's inputs to the first stage; link i: stage
@@ -24,18 +25,25 @@ enum class CodecKind : uint8_t {
   zfp_precision = 4,  // param: bit planes kept
   zfp_accuracy = 5,   // param: absolute error bound
   zfp_relacc = 6,     // param: error bound relative to the tensor's largest magnitude
-  q8 = 7,             // 8-bit affine quantisation per block of values (codec.h), no param
+  q8 = 7,             // 8-bit affine quantisation per block of values (quant.h), no param
+  q4 = 8,             // 4-bit, each block's range clipped where that lowers the error (quant.h)
+  q2 = 9,             // 2-bit, likewise
 };
 // The largest CodecKind: frames and stage set-up messages naming a larger one are refused.
-constexpr CodecKind kLastCodecKind = CodecKind::q8;
+constexpr CodecKind kLastCodecKind = CodecKind::q2;
 
 // One codec with its parameter, e.g. zfp-rate:8+lz4.
 struct CodecSpec {
   CodecKind kind = CodecKind::raw;
-  double param = 0;  // see CodecKind; 0 for raw, lz4, zfp-reversible and q8
-  bool lz4 = false;  // lz4 over the zfp or q8 stream (zfp kinds and q8 only)
+  double param = 0;  // see CodecKind; 0 for raw, lz4, zfp-reversible and the quantisers
+  bool lz4 = false;  // lz4 over the zfp or quantised stream (zfp kinds and quantisers only)
 
   bool is_zfp() const { return kind >= CodecKind::zfp_reversible && kind <= CodecKind::zfp_relacc; }
+  bool is_quant() const { return kind >= CodecKind::q8 && kind <= CodecKind::q2; }
+  // Bits per value of a quantiser (8, 4, 2), 0 for the others.
+  unsigned quant_bits() const {
+    return kind == CodecKind::q8 ? 8 : kind == CodecKind::q4 ? 4 : kind == CodecKind::q2 ? 2 : 0;
+  }
   bool lossy() const { return kind >= CodecKind::zfp_rate; }
   // The canonical name, which parse_codec reads back: "zfp-rate:8+lz4".
   std::string name() const;
