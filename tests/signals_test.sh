@@ -82,7 +82,7 @@ stop_stage_ranks() {
   expect_rc "$name" 143 "$regex"
 }
 stop_stage_ranks calibration "measured [0-9]+ link" \
-  "SIGTERM arrived at a stage rank while calibrating the plan: stopped" slow_calibration
+  "SIGTERM arrived at a stage rank while calibrating the plan: stopped" slow_calibration --stages 2
 stop_stage_ranks stage-warmup "^plan: " \
   "SIGTERM arrived at rank [12] while it warmed up stage [01]: stopped" slow_warmup --stages 2
 echo "ok: signals"
