@@ -10,7 +10,9 @@ trap 'rm -rf "$dir"' EXIT
 py=/usr/bin/python3
 mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
 $py "$repo/tools/make_input.py" "$dir/in.h5" --count 96 --shape 3,32,32 > /dev/null
-common=(--model "$data/models/resnet18.pt" --input "$dir/in.h5:images" --batch 2 --timeout 120)
+# A single pipeline (--max-replicas 1): records of one rank follow batch order (with replicas a
+# rank takes every other batch; tests/run_replicas_test.sh covers them).
+common=(--model "$data/models/resnet18.pt" --input "$dir/in.h5:images" --batch 2 --timeout 120 --max-replicas 1)
 
 echo "== traced run, progress every 0.01 s"
 "${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --output "$dir/a.h5" --progress 0.01 | tee "$dir/a.out"

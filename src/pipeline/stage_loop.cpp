@@ -117,7 +117,11 @@ bool StageLoop::take_end() {
   bool took = false;
   for (size_t i = 0; i < senders_.size(); ++i) {
     size_t n = 0;
-    if (!end_pending_[i] || !ch_.test(end_recv_[i], &n)) continue;
+    if (!end_pending_[i]) continue;
+    const double t_test = now_seconds();  // a test for the end is part of the receive's wait
+    const bool arrived = ch_.test(end_recv_[i], &n);
+    if (t_start_ > 0) pass_recv_test_ += now_seconds() - t_test;
+    if (!arrived) continue;
     end_pending_[i] = false;
     const Frame f = decode_frame(end_buf_[i].data(), n);
     EP_CHECK(f.flags & kFrameEnd, "stage ", at_.stage, " received a frame that is not the end on ",
