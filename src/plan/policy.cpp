@@ -176,11 +176,18 @@ class Planning {
     if (!calibrate || policy_.calibrate == 0 || candidate.stages.size() <= 1) return;
     std::vector<size_t> bounds{0};
     for (const Stage& st : candidate.stages) bounds.push_back(block_nodes_.at(st.end));
-    const std::vector<double> ms = calibrate(bounds);
+    // Cuts timed before (a later round may move only the ranks) keep their first timing: timing
+    // them again would give another, noisy figure, which a replay of the stored timings (the
+    // first per cuts) could not reproduce.
+    const auto timed =
+        std::find_if(out_.calibrations.begin(), out_.calibrations.end(),
+                     [&](const Calibration& c) { return c.node_bounds == bounds; });
+    const std::vector<double> ms = timed != out_.calibrations.end() ? timed->stage_ms
+                                                                    : calibrate(bounds);
     if (ms.empty()) return;
     EP_CHECK(ms.size() == candidate.stages.size(), "calibration timed ", ms.size(), " stages of ",
              candidate.stages.size());
-    out_.calibrations.push_back(Calibration{bounds, ms});
+    if (timed == out_.calibrations.end()) out_.calibrations.push_back(Calibration{bounds, ms});
     for (size_t s = 0; s < candidate.stages.size(); ++s) {
       double sum = 0;
       for (size_t b = candidate.stages[s].first; b < candidate.stages[s].end; ++b)
