@@ -46,6 +46,20 @@ refused image4000 "profiling block 0 on a batch of shape \[1, 3, 4000, 4000\] ne
 refused image8000 "one input batch \(1 row of shape \[3, 8000, 8000\]\) takes 732.4 MiB, more than the $mem; not one row fits" \
   --model "$resnet" --input-shape 1,3,8000,8000 --synthetic 2 --max-memory 256MiB
 
+echo "== the same in edgepipe single (one process: the whole model)"
+for args in "--batch 600 --synthetic 600|one input batch \(600 rows of shape \[3, 224, 224\]\) takes .*$mem" \
+    "--batch 128 --synthetic 128|a batch of 128 rows needs about .*$mem"; do
+  regex=${args#*|}
+  t0=$SECONDS
+  "$edgepipe" single --model "$resnet" --input-shape 1,3,224,224 ${args%%|*} --max-memory 256MiB \
+    --output "$dir/single.h5" > "$dir/single.out" 2>&1 && { cat "$dir/single.out"; fail "single ${args%%|*}: exit 0"; }
+  took=$((SECONDS - t0))
+  [ $took -le $limit ] || fail "single ${args%%|*}: took $took s to fail"
+  grep -Eq -e "$regex" "$dir/single.out" || { cat "$dir/single.out"; fail "single ${args%%|*}: no line matches: $regex"; }
+  [ ! -e "$dir/single.h5" ] || fail "single ${args%%|*}: left $dir/single.h5"
+  echo "ok: single ${args%%|*} (in $took s)"
+done
+
 echo "== a model that raises for one input row"
 # torch.jit.script reads the source: the script is a file.
 cat > "$dir/raises.py" << 'PY'

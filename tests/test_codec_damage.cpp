@@ -1,5 +1,6 @@
 // Damaged and forged frames: every kind of damage reported as an error naming it, never a crash.
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <cstdlib>
 #include <string>
@@ -23,8 +24,10 @@ TEST(Codec, DamageIsReported) {
   poke<uint16_t>(bad, kVersionAt, 1);  // version 1: the format before codecs
   EXPECT_NE(error_of(bad).find("version 1 is not supported"), std::string::npos);
   poke<uint16_t>(bad, kVersionAt, 2);  // version 2: the format before zfp chunks
-  EXPECT_NE(error_of(bad).find("version 2 is not supported (this edgepipe reads version 3)"),
+  EXPECT_NE(error_of(bad).find("version 2 is not supported (this edgepipe reads version 4)"),
             std::string::npos);
+  poke<uint16_t>(bad, kVersionAt, 3);  // version 3: its CRC covered only the payloads
+  EXPECT_NE(error_of(bad).find("version 3 is not supported"), std::string::npos);
 
   bad = good;
   bad[kCodecAt] = 42;
@@ -33,6 +36,30 @@ TEST(Codec, DamageIsReported) {
   bad = good;
   bad.back() ^= 0x55;
   EXPECT_NE(error_of(bad).find("checksum"), std::string::npos);
+
+  // The checksum covers the whole frame: a changed sequence number, dtype (float -> int32, the
+  // same size) or tensor count... in the header or a descriptor is caught, not decoded as sent.
+  bad = good;
+  poke<uint64_t>(bad, edgepipe::kHeaderSeqAt, 2);
+  EXPECT_NE(error_of(bad).find("frame 2 failed its checksum (corrupted in transit)"),
+            std::string::npos)
+      << error_of(bad);
+  bad = good;
+  bad[kDtypeAt] = static_cast<char>(at::kInt);
+  EXPECT_NE(error_of(bad).find("checksum"), std::string::npos) << error_of(bad);
+  bad = good;
+  bad[edgepipe::kHeaderFlagsAt] = 1;  // the end of the stream, in a batch's frame
+  EXPECT_NE(error_of(bad).find("end of the stream but carries 1 tensors"), std::string::npos)
+      << error_of(bad);
+  refresh_crc(bad);
+  EXPECT_NE(error_of(bad).find("end of the stream but carries 1 tensors"), std::string::npos);
+  // Flags this edgepipe does not know are refused, even with a right checksum.
+  for (uint32_t flag : {2u, 0x80000000u}) {
+    bad = good;
+    poke<uint32_t>(bad, edgepipe::kHeaderFlagsAt, flag);
+    refresh_crc(bad);
+    EXPECT_NE(error_of(bad).find("unknown flags"), std::string::npos) << flag;
+  }
 
   for (size_t cut : {size_t(0), size_t(10), size_t(50), size_t(100), good.size() - 1}) {
     bad.assign(good.begin(), good.begin() + cut);
@@ -80,6 +107,32 @@ TEST(Codec, ForgedCompressedFramesAreRejected) {
             std::string::npos);
   EXPECT_NE(forged(lz4, [](auto& f) { poke<uint64_t>(f, kRawAt, 1 << 20); }).find("shape makes"),
             std::string::npos);
+  // A zfp + lz4 frame whose stream claims 1.5 GiB (its one chunk as much; lz4's limit is 2 GiB):
+  // refused on the chunk's bound before lz4 is undone into a buffer of that size.
+  {
+    std::vector<char> big;
+    FrameEncoder(parse_codec("zfp-rate:8+lz4")).encode(1, 0, {at::relu(x - 2)}, big);
+    ASSERT_EQ(peek<uint8_t>(big, kMethodAt), uint8_t(TensorMethod::zfp_lz4));
+    const size_t table = kDims0At + 4 * sizeof(int64_t);  // after the 4 dims of x
+    const uint64_t claim = uint64_t(3) << 29;
+    poke<uint64_t>(big, kStreamBytesAt, claim);
+    const uint16_t chunks = peek<uint16_t>(big, kChunksAt);
+    uint64_t others = 0;
+    for (uint16_t k = 1; k < chunks; ++k) others += peek<uint64_t>(big, table + 8 * k);
+    poke<uint64_t>(big, table, claim - others);
+    refresh_crc(big);
+    const size_t mapped_before = mallinfo2().hblkhd;
+    FrameDecoder decoder;  // alive while measured: its buffers are what a forger could grow
+    std::string err;
+    try {
+      decoder.decode(big.data(), big.size());
+    } catch (const FrameError& e) {
+      err = e.what();
+    }
+    EXPECT_NE(err.find("its zfp chunk 0 has 1610612"), std::string::npos) << err;
+    EXPECT_NE(err.find("more than its field and mode allow"), std::string::npos) << err;
+    EXPECT_LT(mallinfo2().hblkhd, mapped_before + (size_t(64) << 20)) << "the decoder allocated";
+  }
   // A zfp stream forged to need more bits than its field can hold (precision 16 -> rate-like
   // full precision): still decodes inside its buffer, or is reported, never read out of bounds.
   std::string e = forged(zfp, [](auto& f) { poke<double>(f, kZfpParamAt, 64.0); });
@@ -103,24 +156,36 @@ TEST(Codec, RandomBytesNeverCrash) {
   FrameEncoder(parse_codec("zfp-rate:8+lz4"))
       .encode(1, 0, {activation({1, 4, 8, 8}), at::ones({2}, at::kLong)}, good);
   std::srand(3);
-  int rejected = 0;
+  // Random bytes changed anywhere in the frame, header and descriptors included: the checksum
+  // covers all of it, so every one must be rejected (a decoder that skipped the check, or one
+  // whose checksum left the header out, would decode some of them).
+  int rejected = 0, changed = 0;
   for (int i = 0; i < 2000; ++i) {
     auto bad = good;
-    for (int k = 0; k < 4; ++k) bad[std::rand() % bad.size()] = static_cast<char>(std::rand());
-    bad.resize(std::rand() % bad.size());
+    for (int k = 0; k < 1 + i % 4; ++k)
+      bad[std::rand() % bad.size()] ^= static_cast<char>(1 + std::rand() % 255);
+    changed += bad != good;
     // Any exception other than edgepipe::Error, or a crash, fails the test.
     rejected += !error_of(bad).empty();
   }
-  EXPECT_EQ(rejected, 2000);  // every frame was shortened, so every one must be rejected
-  // Same size, random bytes in the checksummed payload: only the checksum can tell, so every one
-  // must be rejected (a decoder that skipped the check would decode some of them).
-  const size_t head = payload_at(good);
+  EXPECT_EQ(changed, 2000);
+  EXPECT_EQ(rejected, 2000);
+  // The same with the checksum made right, as a forger would: each change must then be caught
+  // by the other checks or decode to tensors of the frame's shapes; never a crash.
+  int forged_rejected = 0;
+  for (int i = 0; i < 2000; ++i)
+    forged_rejected += !forged(good, [&](auto& f) {
+                          for (int k = 0; k < 1 + i % 4; ++k)
+                            f[std::rand() % f.size()] = static_cast<char>(std::rand());
+                        }).empty();
+  EXPECT_GT(forged_rejected, 0);
+  // Shortened frames (some also changed): every one rejected.
   rejected = 0;
-  for (int i = 0; i < 500; ++i) {
+  for (int i = 0; i < 1000; ++i) {
     auto bad = good;
-    for (int k = 0; k < 1 + i % 4; ++k)
-      bad[head + std::rand() % (bad.size() - head)] ^= static_cast<char>(1 + std::rand() % 255);
+    if (i % 2) bad[std::rand() % bad.size()] = static_cast<char>(std::rand());
+    bad.resize(std::rand() % bad.size());
     rejected += !error_of(bad).empty();
   }
-  EXPECT_EQ(rejected, 500);
+  EXPECT_EQ(rejected, 1000);
 }

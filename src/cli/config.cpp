@@ -74,8 +74,9 @@ po::options_description run_options(bool pipeline) {
     ("checkpoint", po::value<double>()->default_value(10), "seconds between progress marks "
                                                           "in the outputs file")
     ("strict", po::bool_switch(), "refuse inputs that contain NaN or Inf (default: warn)")
-    ("max-memory", po::value<std::string>(), "memory each stage rank may use, e.g. 512MiB "
-                                            "(default: the cgroup limit, else physical memory)")
+    ("max-memory", po::value<std::string>(), "memory each stage rank (with single: the process) "
+                                            "may use, e.g. 512MiB (default: the cgroup limit, "
+                                            "else physical memory)")
     ("quiet", po::bool_switch(), "print nothing but errors")
     ("seed", po::value<uint64_t>()->default_value(1), "seed of --synthetic inputs");
   if (pipeline) {

@@ -11,6 +11,7 @@
 #include "edgepipe/io/output_paths.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/model/stage.h"
+#include "edgepipe/pipeline/planning.h"
 #include "edgepipe/records/metrics.h"
 
 namespace edgepipe {
@@ -87,6 +88,7 @@ int run_single(const RunConfig& cfg, const Log& log) {
     log.info(cfg.output + " is complete already: nothing to resume");
     return 0;
   }
+  check_batch_memory(mg, in, cfg);  // from the shapes, before the first batch is built
   const at::Tensor first = in.batch(0, cfg.batch);
   StageRunner model(prepare_model(cfg, mg.module, first, log));
   OutputSink sink(paths.output, output_mode_of(cfg), id, std::move(lock));

@@ -179,11 +179,10 @@ class Planning {
     // Cuts timed before (a later round may move only the ranks) keep their first timing: timing
     // them again would give another, noisy figure, which a replay of the stored timings (the
     // first per cuts) could not reproduce.
-    const auto timed =
-        std::find_if(out_.calibrations.begin(), out_.calibrations.end(),
-                     [&](const Calibration& c) { return c.node_bounds == bounds; });
-    const std::vector<double> ms = timed != out_.calibrations.end() ? timed->stage_ms
-                                                                    : calibrate(bounds);
+    const auto timed = std::find_if(out_.calibrations.begin(), out_.calibrations.end(),
+                                    [&](const Calibration& c) { return c.node_bounds == bounds; });
+    const std::vector<double> ms =
+        timed != out_.calibrations.end() ? timed->stage_ms : calibrate(bounds);
     if (ms.empty()) return;
     EP_CHECK(ms.size() == candidate.stages.size(), "calibration timed ", ms.size(), " stages of ",
              candidate.stages.size());

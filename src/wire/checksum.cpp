@@ -38,4 +38,8 @@ uint32_t crc32_of(const char* p, size_t n) {
   return static_cast<uint32_t>(crc);
 }
 
+uint32_t crc32_joined(uint32_t crc_a, uint32_t crc_b, size_t len_b) {
+  return static_cast<uint32_t>(crc32_combine(crc_a, crc_b, static_cast<z_off_t>(len_b)));
+}
+
 }  // namespace edgepipe

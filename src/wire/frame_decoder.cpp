@@ -53,6 +53,11 @@ FrameHeader FrameDecoder::Impl::read_header(const char* data, size_t size, Frame
               "frame names an unknown codec (", int(h.codec), ", lz4 flag ", int(h.codec_lz4), ")");
   EP_CHECK_AS(FrameError, h.num_tensors <= kMaxFrameTensors, "frame claims ", h.num_tensors,
               " tensors (at most ", kMaxFrameTensors, ")");
+  EP_CHECK_AS(FrameError, (h.flags & ~kFrameFlags) == 0, "frame has unknown flags 0x", std::hex,
+              h.flags & ~kFrameFlags, std::dec, " (this edgepipe knows 0x", std::hex, kFrameFlags,
+              ")");
+  EP_CHECK_AS(FrameError, !(h.flags & kFrameEnd) || h.num_tensors == 0,
+              "frame is marked as the end of the stream but carries ", h.num_tensors, " tensors");
   f.seq = h.seq;
   f.flags = h.flags;
   f.codec.kind = static_cast<CodecKind>(h.codec);
@@ -136,7 +141,7 @@ Frame FrameDecoder::decode(const char* data, size_t size) {
               head + h.payload_bytes);
   EP_CHECK_AS(FrameError, payload == h.payload_bytes, "frame's tensors take ", payload,
               " bytes but its payload has ", h.payload_bytes);
-  EP_CHECK_AS(FrameError, frame_crc(data, size, head) == h.payload_crc32, "frame ", h.seq,
+  EP_CHECK_AS(FrameError, frame_checksum(data, size) == h.frame_crc32, "frame ", h.seq,
               " failed its checksum (corrupted in transit)");
   size_t offset = head;
   for (uint32_t i = 0; i < h.num_tensors; ++i) {

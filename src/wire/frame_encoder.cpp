@@ -213,8 +213,8 @@ void FrameEncoder::encode(uint64_t seq, uint32_t flags, const std::vector<at::Te
   fill_header(h, impl_->codec, seq, flags, static_cast<uint32_t>(tensors.size()));
   h.payload_bytes = out.size() - head;
   std::memcpy(out.data(), &h, sizeof h);
-  h.payload_crc32 = frame_crc(out.data(), out.size(), head);
-  std::memcpy(out.data() + kHeaderCrcAt, &h.payload_crc32, sizeof h.payload_crc32);
+  h.frame_crc32 = frame_checksum(out.data(), out.size());
+  std::memcpy(out.data() + kHeaderCrcAt, &h.frame_crc32, sizeof h.frame_crc32);
 
   auto& c = impl_->counters;
   if (!tensors.empty()) {

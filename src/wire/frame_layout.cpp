@@ -50,16 +50,15 @@ bool known_dtype(uint8_t d) {
   }
 }
 
-uint32_t frame_crc(const char* frame, size_t size, size_t head) {
-  return crc32_of(frame + head, size - head);
-}
-
 uint32_t frame_checksum(const char* frame, size_t size) {
   if (size < sizeof(FrameHeader)) return 0;
-  uint64_t payload = 0;
-  std::memcpy(&payload, frame + kHeaderPayloadBytesAt, sizeof payload);
-  if (payload > size - sizeof(FrameHeader)) return 0;
-  return frame_crc(frame, size, size - payload);
+  // The header as if its checksum field were 0, then everything after it.
+  char header[sizeof(FrameHeader)];
+  std::memcpy(header, frame, sizeof header);
+  std::memset(header + kHeaderCrcAt, 0, sizeof(FrameHeader::frame_crc32));
+  const size_t rest = size - sizeof header;
+  return crc32_joined(crc32_serial(header, sizeof header), crc32_of(frame + sizeof header, rest),
+                      rest);
 }
 
 }  // namespace edgepipe

@@ -239,8 +239,9 @@ at::Tensor ZfpCoder::decode(const DecodeJob& job) {
   field_ = field_of(d);
   zfp_chunk_count_ok(zfp_layers_of(field_), d.zfp_chunks, &chunks_);  // checked by validate()
   if (state_.size() < chunks_.count) state_.resize(chunks_.count);
-  const char* streams = job.stream();
-  // Every chunk's stream against the most its slab and mode allow, then room for it.
+  // Every chunk's stream against the most its slab and mode allow, then room for it; only then
+  // is lz4 undone into a buffer of the stream's size (which the chunks add up to, validate()):
+  // a forged stream size cannot make the decoder allocate more than the field allows.
   const zfp_type type = zfp_type_of(job.meta.dtype);
   const size_t vbytes = c10::elementSize(job.meta.dtype);
   size_t offset_in = 0;
@@ -256,6 +257,7 @@ at::Tensor ZfpCoder::decode(const DecodeJob& job) {
     c.offset = offset_in;
     offset_in += c.bytes;
   }
+  const char* streams = job.stream();
   // Copy each stream into its chunk's scratch (padded to its bound) and decode it into its
   // slab of the tensor, chunks in parallel. The bit stream may read on past the stream's end
   // into the scratch buffer (never past it: see ZfpStream::configure); a stream that did is

@@ -2,11 +2,11 @@
 // with a link's codec (raw, lz4, zfp in any mode, zfp + lz4, q8, q8 + lz4; see codec_spec.h and
 // docs/codecs.md).
 //
-// A frame (format version 3) is: a fixed header (magic "EPFR", format version, the link's codec
+// A frame (format version 4) is: a fixed header (magic "EPFR", format version, the link's codec
 // and its parameter, flags, batch sequence number, tensor count, payload bytes, CRC-32 of the
-// payload), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4, zfp,
-// zfp + lz4, q8 or q8 + lz4, with zfp's mode, parameter and field dimensions, raw and encoded byte
-// counts, the byte count of the zfp or q8 stream before lz4, and the byte count of each zfp
+// whole frame), one descriptor per tensor (dtype, shape, how this tensor was encoded: raw, lz4,
+// zfp, zfp + lz4, q8 or q8 + lz4, with zfp's mode, parameter and field dimensions, raw and encoded
+// byte counts, the byte count of the zfp or q8 stream before lz4, and the byte count of each zfp
 // chunk), then the payloads, each starting on a 64-byte boundary: frame_layout.h has the bytes.
 // A zfp tensor is coded as independent chunks (slabs of whole zfp blocks along the field's
 // slowest axis, zfp_field.h), encoded and decoded in parallel on the threads LibTorch is given
@@ -40,8 +40,9 @@
 
 namespace edgepipe {
 
-constexpr uint16_t kFrameVersion = 3;  // the frame format this edgepipe writes and reads
-constexpr uint32_t kFrameEnd = 1;      // flag: end of stream, no tensors
+constexpr uint16_t kFrameVersion = 4;        // the frame format this edgepipe writes and reads
+constexpr uint32_t kFrameEnd = 1;            // flag: end of stream, no tensors
+constexpr uint32_t kFrameFlags = kFrameEnd;  // every flag a frame may carry; others are refused
 
 std::vector<TensorMeta> metas_of(const std::vector<at::Tensor>& tensors);
 

@@ -31,7 +31,7 @@ struct FrameHeader {
   uint32_t num_tensors;
   uint64_t seq;
   uint64_t payload_bytes;  // from the first payload's start to the frame's end
-  uint32_t payload_crc32;  // frame_checksum()
+  uint32_t frame_crc32;    // frame_checksum(): the whole frame, this field taken as 0
   uint32_t reserved;
   double codec_param;  // the link's codec parameter (each tensor records what it used)
 };
@@ -58,7 +58,7 @@ static_assert(sizeof(FrameHeader) == 48 && sizeof(TensorDesc) == 64, "frame layo
 constexpr size_t kHeaderSeqAt = offsetof(FrameHeader, seq);
 constexpr size_t kHeaderFlagsAt = offsetof(FrameHeader, flags);
 constexpr size_t kHeaderPayloadBytesAt = offsetof(FrameHeader, payload_bytes);
-constexpr size_t kHeaderCrcAt = offsetof(FrameHeader, payload_crc32);
+constexpr size_t kHeaderCrcAt = offsetof(FrameHeader, frame_crc32);
 constexpr size_t kFirstDescAt = sizeof(FrameHeader);  // tensor 0's descriptor
 constexpr size_t kDescDimsAt = sizeof(TensorDesc);    // a descriptor's dims follow it
 
@@ -66,8 +66,9 @@ constexpr size_t frame_align_up(size_t n) {
   return (n + kFrameAlign - 1) / kFrameAlign * kFrameAlign;
 }
 
-// The checksum a frame's header must hold: CRC-32 (zlib) of the payload, from its first payload
-// to its end (payload_bytes in the header). 0 if the frame is shorter than its header says.
+// The checksum a frame's header must hold: CRC-32 (zlib) of the whole frame, header, descriptors
+// and payloads, with the checksum field taken as 0 (so no field can change unseen; computed in
+// parallel for large frames). 0 if the frame is shorter than a header.
 uint32_t frame_checksum(const char* frame, size_t size);
 
 }  // namespace edgepipe
