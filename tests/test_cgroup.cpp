@@ -1,9 +1,14 @@
 // The memory limit and CPU quota of a process's own cgroup, on fake cgroup trees (v1, v2, a
 // container's partial mount) in a temporary directory: the limits of a Slurm job's cgroup count,
-// not only the root's, and the smallest on the way up wins.
+// not only the root's, and the smallest on the way up wins. And RunTimer (base/run_timer.h),
+// which the planner's timings take under such a quota.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "edgepipe/base/cgroup.h"
+#include "edgepipe/base/run_timer.h"
 #include "temp_dir.h"
 
 namespace edgepipe {
@@ -106,6 +111,20 @@ TEST(Cgroup, MissingFilesAreNoLimit) {
   FakeRoot r;  // neither proc/self/cgroup nor mountinfo exists
   EXPECT_EQ(cgroup_memory_limit(r.files()), 0);
   EXPECT_EQ(cgroup_cpu_limit(r.files()), 0.0);
+}
+
+// What the planner's timings count on a node with a CPU quota: a run that waits (as a throttled
+// process does) counts only the CPU it used; a run that computes counts its time.
+TEST(RunTimer, CountsTheRunNotAThrottledWait) {
+  const RunTimer waiting;
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_LT(waiting.ms(), 20.0);  // wall 60 ms, CPU about 0: a wall-clock timer gives 60
+  const RunTimer working;
+  volatile double x = 0;
+  const double until = process_cpu_ms() + 30;
+  while (process_cpu_ms() < until) x = x + 1;
+  EXPECT_GE(working.ms(), 29.0);  // 30 ms of CPU: counted
+  EXPECT_LT(working.ms(), 5000.0);
 }
 
 }  // namespace

@@ -3,11 +3,11 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/host.h"
+#include "edgepipe/base/run_timer.h"
 #include "edgepipe/base/signals.h"
 #include "edgepipe/base/units.h"
 #include "edgepipe/model/stage.h"
@@ -15,10 +15,6 @@
 namespace edgepipe {
 
 namespace {
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0.0;
@@ -35,12 +31,12 @@ void measure_codecs(const std::vector<at::Tensor>& x, int reps, ModelProfile& p)
     std::vector<double> enc, dec;
     for (int i = 0; i < std::max(reps, 1); ++i) {
       EP_THROW_IF_STOPPED("while timing the codecs");
-      auto t0 = std::chrono::steady_clock::now();
+      const RunTimer encoding;
       encoder.encode(0, 0, x, frame);
-      enc.push_back(ms_since(t0));
-      t0 = std::chrono::steady_clock::now();
+      enc.push_back(encoding.ms());
+      const RunTimer decoding;
       decoder.decode(frame.data(), frame.size());
-      dec.push_back(ms_since(t0));
+      dec.push_back(decoding.ms());
     }
     c.frame_bytes.push_back(static_cast<int64_t>(frame.size()));
     c.encode_ms.push_back(median(enc));
@@ -180,10 +176,10 @@ std::vector<double> BlockChain::time(int warmup, int reps, double min_seconds) {
     std::vector<at::Tensor> x = input_;
     for (size_t b = 0; b < nb; ++b) {
       EP_THROW_IF_STOPPED("while timing the blocks");
-      auto t0 = std::chrono::steady_clock::now();
+      const RunTimer timer;
       x = runners_[b].run(x);
       if (pass >= warmup) {
-        times[b].push_back(ms_since(t0));
+        times[b].push_back(timer.ms());
         timed_ms += times[b].back();
       }
     }
@@ -244,10 +240,10 @@ std::vector<double> time_stages(const ModelGraph& model, const std::vector<size_
     for (int i = 0;
          i < warmup + reps || (timed_ms < 1e3 * min_seconds && i < warmup + kMaxTimedPasses); ++i) {
       EP_THROW_IF_STOPPED("while timing the stages");
-      auto t0 = std::chrono::steady_clock::now();
+      const RunTimer timer;
       y = stage.run(x);
       if (i >= warmup) {
-        t.push_back(ms_since(t0));
+        t.push_back(timer.ms());
         timed_ms += t.back();
       }
     }
