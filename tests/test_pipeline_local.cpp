@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -302,6 +303,20 @@ TEST(StageCache, KeepsEntriesUnderTheirHashAndRefusesWhatItCannotTrust) {
     EXPECT_FALSE(cache->lookup(key, log).has_value());
     ASSERT_TRUE(cache->store(key, bytes, log));
     EXPECT_EQ(cache->lookup(key, log).value_or(""), bytes);
+  }
+  {
+    // Least recently used entries go when the folder holds more than its limit.
+    const std::optional<StageCache> cache = StageCache::open(at("c"), log);
+    ASSERT_TRUE(cache.has_value());
+    const std::string b = bytes + "b", c = bytes + "c";
+    ASSERT_TRUE(cache->store(sha256_bytes(b), b, log));
+    // File times are coarse (a clock tick): let one pass between b's store and key's use.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(cache->lookup(key, log).has_value());  // used after b
+    ASSERT_TRUE(cache->store(sha256_bytes(c), c, log, 2 * bytes.size() + 10));
+    EXPECT_TRUE(cache->lookup(key, log).has_value());
+    EXPECT_TRUE(cache->lookup(sha256_bytes(c), log).has_value());  // the one stored is kept
+    EXPECT_FALSE(cache->lookup(sha256_bytes(b), log).has_value());
   }
   // A symlink (also with a trailing slash), a group- or world-writable folder: not used.
   std::filesystem::create_directory_symlink(at("c"), at("link"));

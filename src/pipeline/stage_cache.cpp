@@ -1,13 +1,17 @@
 #include "edgepipe/pipeline/stage_cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <vector>
 
 #include "edgepipe/base/hash.h"
 
@@ -120,10 +124,12 @@ std::optional<std::string> StageCache::lookup(const std::string& sha256, const L
              "): not used; the stage is fetched from rank 0 and replaces it");
     return std::nullopt;
   }
+  (void)futimens(in.fd, nullptr);  // used now: the last to be trimmed
   return bytes;
 }
 
-bool StageCache::store(const std::string& sha256, const std::string& bytes, const Log& log) const {
+bool StageCache::store(const std::string& sha256, const std::string& bytes, const Log& log,
+                       uint64_t max_bytes) const {
   if (!is_key(sha256)) return false;
   static std::atomic<unsigned> counter{0};
   const std::string name = sha256 + ".pt";
@@ -159,7 +165,53 @@ bool StageCache::store(const std::string& sha256, const std::string& bytes, cons
     return fail("renaming " + tmp + " to " + name + " failed");
   tmp.clear();
   if (fsync(fd_) != 0) return fail("fsync of the directory failed");
+  trim(name, max_bytes, log);
   return true;
+}
+
+void StageCache::trim(const std::string& keep, uint64_t max_bytes, const Log& log) const {
+  // A descriptor of its own (a dup would share the directory's read position).
+  const int fd = openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+  if (!d) {
+    if (fd >= 0) (void)close(fd);
+    return;
+  }
+  struct Entry {
+    std::string name;
+    uint64_t bytes;
+    timespec used;
+  };
+  std::vector<Entry> entries;
+  uint64_t total = 0;
+  const std::time_t now = std::time(nullptr);
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    struct stat st;
+    if (fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    const bool entry =
+        name.size() == 67 && name.compare(64, 3, ".pt") == 0 && is_key(name.substr(0, 64));
+    const bool stale_tmp = name.size() > 70 && name[0] == '.' &&
+                           name.find(".tmp.") != std::string::npos && now - st.st_mtime > 3600;
+    if (stale_tmp) (void)unlinkat(fd_, name.c_str(), 0);
+    if (!entry) continue;
+    total += static_cast<uint64_t>(st.st_size);
+    if (name != keep) entries.push_back({name, static_cast<uint64_t>(st.st_size), st.st_mtim});
+  }
+  (void)closedir(d);
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec
+                                          : a.used.tv_nsec < b.used.tv_nsec;
+  });
+  for (const Entry& e : entries) {
+    if (total <= max_bytes) break;
+    if (unlinkat(fd_, e.name.c_str(), 0) == 0) {
+      total -= e.bytes;
+    } else if (errno != ENOENT) {
+      log.warn("stage cache " + dir_ + ": cannot remove " + e.name + " (" + errno_text() + ")");
+      return;
+    }
+  }
 }
 
 }  // namespace edgepipe

@@ -12,13 +12,20 @@
 // seen under its name. An entry is read with O_NOFOLLOW, must be a regular file, and is hashed:
 // one whose bytes do not match its name is never used (a warning says so; the bytes rank 0
 // then sends replace it).
+//
+// Size: a hit refreshes its entry's time; after a store the entries least recently used are
+// removed until the folder holds at most kStageCacheMaxBytes (the entry just stored is kept),
+// and temporary files older than an hour (left by a rank that died while writing) go too.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "edgepipe/base/log.h"
 
 namespace edgepipe {
+
+constexpr uint64_t kStageCacheMaxBytes = uint64_t{2} << 30;  // 2 GiB of entries per folder
 
 // The directory `--stage-cache` names on this node: "off" -> "" (no cache); "" (the default) ->
 // $SLURM_TMPDIR, else $TMPDIR, else /tmp, plus "/edgepipe-stages-<uid>"; anything else as given.
@@ -39,12 +46,14 @@ class StageCache {
   // it; a missing entry gives nothing, one that cannot be read or does not match gives nothing
   // with a warning.
   std::optional<std::string> lookup(const std::string& sha256, const Log& log) const;
-  // Stores `bytes` as the entry of `sha256` (replacing one there); a failure is a warning.
-  // Returns true when the entry was written.
-  bool store(const std::string& sha256, const std::string& bytes, const Log& log) const;
+  // Stores `bytes` as the entry of `sha256` (replacing one there), then trims the folder to
+  // `max_bytes` (above); a failure is a warning. Returns true when the entry was written.
+  bool store(const std::string& sha256, const std::string& bytes, const Log& log,
+             uint64_t max_bytes = kStageCacheMaxBytes) const;
 
  private:
   StageCache(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
+  void trim(const std::string& keep, uint64_t max_bytes, const Log& log) const;
   std::string dir_;
   int fd_ = -1;  // the directory, opened O_DIRECTORY | O_NOFOLLOW
 };
