@@ -134,6 +134,11 @@ def main():
             check(len(src) > 0, f"rank {r} energy {t['energy_j']:.3f} J says its source")
             if int(g.attrs["stage"]) < 0:
                 continue
+            # Set-up: what rank 0 sent it, and whether its stage came from its node's cache.
+            hit, sent = g.attrs.get("stage_cache_hit", -1), g.attrs.get("setup_bytes", 0)
+            check(hit in (0, 1) and sent > 0,
+                  f"rank {r}: set-up {int(sent)} bytes from rank 0, stage "
+                  f"{'from the stage cache' if hit == 1 else 'sent' if hit == 0 else 'not recorded'}")
             check_stage(f, g, r, t, traced, overlap, args.max_unexplained, d if traced else None)
         check(close(energy, s["energy_j"]), f"/summary energy_j {s['energy_j']:.3f} == sum of ranks")
         check(close(s["energy_per_image_j"], energy / images), "energy_per_image_j == energy / images")

@@ -4,16 +4,21 @@
 #include <torch/script.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 
+#include "edgepipe/base/hash.h"
 #include "edgepipe/io/h5.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/compute_lane.h"
 #include "edgepipe/pipeline/dispatcher.h"
 #include "edgepipe/pipeline/routing.h"
+#include "edgepipe/pipeline/stage_cache.h"
 #include "edgepipe/pipeline/stage_loop.h"
 #include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/pipeline/worker.h"
@@ -93,6 +98,7 @@ TEST_P(LocalPipeline, OutputsMatchTheWholeModel) {
   cfg.output = (tmp.path / "out.h5").string();
   cfg.timeout_s = 60;
   cfg.quiet = true;
+  cfg.stage_cache = (tmp.path / "stages").string();  // not the default folder in /tmp
 
   LocalHub hub(ranks);
   std::vector<int> codes(ranks, -1);
@@ -149,6 +155,7 @@ TEST(LocalPipeline, ReplicasComputeEveryBatchOnce) {
   cfg.output = (tmp.path / "out.h5").string();
   cfg.timeout_s = 60;
   cfg.quiet = true;
+  cfg.stage_cache = (tmp.path / "stages").string();  // not the default folder in /tmp
   cfg.stages = cfg.max_stages = 2;
   cfg.replicas = cfg.max_replicas = 2;
   cfg.group_tolerance = 0.9;  // the threads' ranks are alike: one type, whatever the noise
@@ -224,6 +231,8 @@ TEST(Protocol, StageSetupRoundTrip) {
   s.route_ranks = {1, 2, 3};
   s.route_weights = {1, 16, 5};
   s.module_bytes = std::string("PK\0archive", 10);
+  s.module_sha256 = std::string(64, 'a');
+  s.module_size = 10;
   const StageSetup t = StageSetup::from_bytes(s.to_bytes());
   EXPECT_TRUE(t.ok);
   EXPECT_EQ(t.stage, 1);
@@ -242,6 +251,8 @@ TEST(Protocol, StageSetupRoundTrip) {
   EXPECT_EQ(t.route_ranks, s.route_ranks);
   EXPECT_EQ(t.route_weights, s.route_weights);
   EXPECT_EQ(t.module_bytes, s.module_bytes);
+  EXPECT_EQ(t.module_sha256, s.module_sha256);
+  EXPECT_EQ(t.module_size, 10u);
   StageSetup none;
   none.ok = false;
   none.nothing_to_do = true;
@@ -249,6 +260,89 @@ TEST(Protocol, StageSetupRoundTrip) {
   EXPECT_FALSE(u.ok);
   EXPECT_TRUE(u.nothing_to_do);
   EXPECT_THROW(StageSetup::from_bytes(s.to_bytes().substr(0, 20)), Error);
+  EXPECT_THROW(StageSetup::from_bytes(s.to_bytes() + "x"), Error);  // bytes left over
+  StageSetup bad_key = s;
+  bad_key.module_sha256 = "../../etc/passwd";  // the key names a file: hex only
+  EXPECT_THROW(StageSetup::from_bytes(bad_key.to_bytes()), Error);
+  EXPECT_TRUE(stage_cache_answer_from_bytes(stage_cache_answer_to_bytes(true)));
+  EXPECT_FALSE(stage_cache_answer_from_bytes(stage_cache_answer_to_bytes(false)));
+  EXPECT_THROW(stage_cache_answer_from_bytes(""), Error);
+}
+
+// ---- the stage cache (pipeline/stage_cache.h) ----
+
+TEST(StageCache, KeepsEntriesUnderTheirHashAndRefusesWhatItCannotTrust) {
+  const TempDir tmp;
+  auto at = [&](const std::string& name) { return (tmp.path / name).string(); };
+  const Log log(1, true);
+  const std::string bytes = std::string("PK\0stage archive", 17) + std::string(5000, 'w');
+  const std::string key = sha256_bytes(bytes);
+  {
+    const std::optional<StageCache> cache = StageCache::open(at("c"), log);  // created
+    ASSERT_TRUE(cache.has_value());
+    EXPECT_EQ(std::filesystem::status(at("c")).permissions(), std::filesystem::perms::owner_all);
+    EXPECT_FALSE(cache->lookup(key, log).has_value());
+    ASSERT_TRUE(cache->store(key, bytes, log));
+    EXPECT_EQ(cache->lookup(key, log).value_or(""), bytes);
+    EXPECT_FALSE(cache->store("../escape", bytes, log));  // keys are hex digests only
+    // Only the entry: no temporary file left.
+    size_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(at("c"))) {
+      EXPECT_EQ(e.path().filename().string(), key + ".pt");
+      ++files;
+    }
+    EXPECT_EQ(files, 1u);
+  }
+  {
+    // A flipped byte: the entry is not used; storing the right bytes replaces it.
+    std::string bad = bytes;
+    bad[100] ^= 1;
+    std::ofstream(at("c/" + key + ".pt"), std::ios::binary) << bad;
+    const std::optional<StageCache> cache = StageCache::open(at("c/"), log);
+    ASSERT_TRUE(cache.has_value());
+    EXPECT_FALSE(cache->lookup(key, log).has_value());
+    ASSERT_TRUE(cache->store(key, bytes, log));
+    EXPECT_EQ(cache->lookup(key, log).value_or(""), bytes);
+  }
+  {
+    // Least recently used entries go when the folder holds more than its limit.
+    const std::optional<StageCache> cache = StageCache::open(at("c"), log);
+    ASSERT_TRUE(cache.has_value());
+    const std::string b = bytes + "b", c = bytes + "c";
+    ASSERT_TRUE(cache->store(sha256_bytes(b), b, log));
+    // File times are coarse (a clock tick): let one pass between b's store and key's use.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(cache->lookup(key, log).has_value());  // used after b
+    ASSERT_TRUE(cache->store(sha256_bytes(c), c, log, 2 * bytes.size() + 10));
+    EXPECT_TRUE(cache->lookup(key, log).has_value());
+    EXPECT_TRUE(cache->lookup(sha256_bytes(c), log).has_value());  // the one stored is kept
+    EXPECT_FALSE(cache->lookup(sha256_bytes(b), log).has_value());
+  }
+  // A symlink (also with a trailing slash), a group- or world-writable folder: not used.
+  std::filesystem::create_directory_symlink(at("c"), at("link"));
+  EXPECT_FALSE(StageCache::open(at("link"), log).has_value());
+  EXPECT_FALSE(StageCache::open(at("link/"), log).has_value());
+  std::filesystem::create_directory(at("g"));
+  std::filesystem::permissions(
+      at("g"), std::filesystem::perms::owner_all | std::filesystem::perms::group_all);
+  EXPECT_FALSE(StageCache::open(at("g"), log).has_value());
+  std::filesystem::permissions(at("g"), std::filesystem::perms::owner_all |
+                                            std::filesystem::perms::others_write |
+                                            std::filesystem::perms::others_exec);
+  EXPECT_FALSE(StageCache::open(at("g"), log).has_value());
+  std::ofstream(at("file")) << "x";
+  EXPECT_FALSE(StageCache::open(at("file"), log).has_value());
+  // The folder's name: off, the default under $SLURM_TMPDIR / $TMPDIR, or as given.
+  EXPECT_EQ(stage_cache_dir("off"), "");
+  EXPECT_EQ(stage_cache_dir("/x/y"), "/x/y");
+  const char* slurm = std::getenv("SLURM_TMPDIR");
+  const std::string saved = slurm ? slurm : "";
+  setenv("SLURM_TMPDIR", "/scratch/job", 1);
+  EXPECT_EQ(stage_cache_dir(""), "/scratch/job/edgepipe-stages-" + std::to_string(geteuid()));
+  if (slurm)
+    setenv("SLURM_TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("SLURM_TMPDIR");
 }
 
 TEST(Protocol, ProbeAndClockMessagesRoundTrip) {

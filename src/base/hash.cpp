@@ -24,7 +24,28 @@ struct FileDescriptor {
       std::fprintf(stderr, "edgepipe: warning: closing a file failed: %s\n", std::strerror(errno));
   }
 };
+
+// Lowercase hex of a digest.
+std::string hex_of(const unsigned char* digest, unsigned int len) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
 }  // namespace
+
+std::string sha256_bytes(const std::string& bytes) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EP_CHECK(ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1, "SHA-256 init failed");
+  EP_CHECK(EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) == 1, "SHA-256 update failed");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EP_CHECK(EVP_DigestFinal_ex(ctx.get(), digest, &len) == 1, "SHA-256 final failed");
+  return hex_of(digest, len);
+}
 
 std::string sha256_file(const std::string& path) {
   FileDescriptor in{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
@@ -47,13 +68,7 @@ std::string sha256_file(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EP_CHECK(EVP_DigestFinal_ex(ctx.get(), digest, &len) == 1, "SHA-256 final failed");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return hex_of(digest, len);
 }
 
 }  // namespace edgepipe

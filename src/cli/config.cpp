@@ -108,6 +108,10 @@ po::options_description run_options(bool pipeline) {
                  "lz4, zfp-reversible, zfp-rate:R, "
                  "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, q8, q4, q2 (8-, 4-, 2-bit "
                  "quantisation), each zfp mode and quantiser +lz4; see docs/codecs.md")
+      ("stage-cache", po::value<std::string>()->default_value(""), "folder on each node's local "
+                 "disk where stage ranks keep the stages they received, so that a repeated run "
+                 "does not ship them again; default $SLURM_TMPDIR, else $TMPDIR, else /tmp, plus "
+                 "/edgepipe-stages-<uid>; off = none (docs/design.md, \"Stage cache\")")
       ("log", po::value<std::string>(), "run log (HDF5; docs/runlog.md); default: OUTPUT minus "
                                        ".h5 plus .log.h5")
       ("no-trace", po::bool_switch(), "keep only per-rank totals in the run log, no per-batch "
@@ -290,6 +294,7 @@ void read_pipeline_options(const po::variables_map& vm, RunConfig& c) {
   c.overlap = vm["overlap"].as<std::string>();
   EP_CHECK_AS(ConfigError, c.overlap == "auto" || c.overlap == "on" || c.overlap == "off",
               "--overlap must be auto, on or off, got '", c.overlap, "'");
+  c.stage_cache = vm["stage-cache"].as<std::string>();
   if (vm.count("log")) c.log = vm["log"].as<std::string>();
   c.trace = !vm["no-trace"].as<bool>();
   c.progress_s = vm["progress"].as<double>();

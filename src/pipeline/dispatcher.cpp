@@ -230,7 +230,12 @@ int stream_and_record(const RunConfig& cfg, Channel& world, Prepared& p, const L
   std::optional<Meter> meter;
   std::optional<Feed> feed;
   try {
-    ship_stages(world, ch, p.plan, cfg.timeout_s);
+    const std::vector<ShippedStage> shipped = ship_stages(world, ch, p.plan, cfg.timeout_s);
+    for (const ShippedStage& s : shipped) {
+      run.setup_bytes.push_back(s.setup_bytes);
+      run.stage_cache_hit.push_back(s.cache_hit ? 1 : 0);
+    }
+    log.info(describe_shipped(shipped));
     await_stages_ready(ch, p.plan.members, cfg.timeout_s);
     // The batch count is announced with the clocks (so stages reserve their traces); then the
     // stream, metered from its first batch.

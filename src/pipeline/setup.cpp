@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "edgepipe/base/hash.h"
+#include "edgepipe/base/units.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/wire/chunked.h"
 
@@ -31,6 +33,8 @@ std::vector<StageSetup> stage_setups(const ModelGraph& mg, const ModelProfile& p
     setup.route_ranks = route_ranks;
     setup.route_weights = route_weights;
     setup.module_bytes = save_module_bytes(build_stage_module(mg, mg.cuts[b0], mg.cuts[b1]));
+    setup.module_sha256 = sha256_bytes(setup.module_bytes);
+    setup.module_size = setup.module_bytes.size();
     for (size_t r = 0; r < routing.ranks(s).size(); ++r) {
       setup.replica = static_cast<int>(r);
       setups.push_back(setup);
@@ -39,16 +43,46 @@ std::vector<StageSetup> stage_setups(const ModelGraph& mg, const ModelProfile& p
   return setups;
 }
 
-void ship_stages(Channel& world, Channel& pipeline, const RunPlan& plan, double timeout_s) {
+std::vector<ShippedStage> ship_stages(Channel& world, Channel& pipeline, const RunPlan& plan,
+                                      double timeout_s) {
   StageSetup idle;
   idle.ok = false;
   idle.nothing_to_do = true;
   for (int rank = 1; rank < world.size(); ++rank)
     if (std::find(plan.members.begin(), plan.members.end(), rank) == plan.members.end())
       send_chunked(world, rank, kTagSetup, idle.to_bytes(), timeout_s);
-  for (size_t s = 0; s < plan.setups.size(); ++s)
-    send_chunked(pipeline, static_cast<int>(s + 1), kTagSetup, plan.setups[s].to_bytes(),
-                 timeout_s);
+  std::vector<ShippedStage> shipped(plan.setups.size());
+  // Every rank looks its stage up at once; then each gets its bytes if it must.
+  for (size_t s = 0; s < plan.setups.size(); ++s) {
+    StageSetup head = plan.setups[s];
+    head.module_bytes.clear();
+    const std::string bytes = head.to_bytes();
+    send_chunked(pipeline, static_cast<int>(s + 1), kTagSetup, bytes, timeout_s);
+    shipped[s].setup_bytes = static_cast<int64_t>(bytes.size());
+  }
+  for (size_t s = 0; s < plan.setups.size(); ++s) {
+    const int rank = static_cast<int>(s + 1);
+    shipped[s].cache_hit =
+        stage_cache_answer_from_bytes(recv_bytes(pipeline, rank, kTagCache, timeout_s,
+                                                 "rank " + std::to_string(plan.members.at(s + 1)) +
+                                                     " to look its stage up in its stage cache"));
+    if (shipped[s].cache_hit) continue;
+    send_chunked(pipeline, rank, kTagSetup, plan.setups[s].module_bytes, timeout_s);
+    shipped[s].setup_bytes += static_cast<int64_t>(plan.setups[s].module_bytes.size());
+  }
+  return shipped;
+}
+
+std::string describe_shipped(const std::vector<ShippedStage>& shipped) {
+  size_t hits = 0;
+  double sent = 0;
+  for (const ShippedStage& s : shipped) {
+    hits += s.cache_hit ? 1 : 0;
+    sent += static_cast<double>(s.setup_bytes);
+  }
+  return "stages: " + std::to_string(hits) + " from the nodes' caches, " +
+         std::to_string(shipped.size() - hits) + " sent (" + format_bytes(sent) +
+         " of set-up in all)";
 }
 
 void tell_every_rank(Channel& world, NoStage why, double timeout_s) {

@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/hash.h"
 #include "edgepipe/base/signals.h"
 #include "edgepipe/pipeline/clock_sync.h"
 #include "edgepipe/pipeline/probe.h"
 #include "edgepipe/pipeline/readiness.h"
+#include "edgepipe/pipeline/stage_cache.h"
 #include "edgepipe/pipeline/stage_loop.h"
 #include "edgepipe/records/meter.h"
 #include "edgepipe/records/metrics.h"
@@ -48,6 +50,31 @@ int wait_for_rank0(Channel& world, const std::vector<int>& tags, double timeout_
   return found;
 }
 
+// The stage's bytes (its set-up came without them): from this node's stage cache when it holds
+// them under their SHA-256 (rank 0 is told: hit), else from rank 0 (miss), checked against that
+// SHA-256 and kept in the cache for the next run.
+void fetch_stage_bytes(Channel& world, StageSetup& setup, const RunConfig& cfg, const Log& log) {
+  if (!setup.module_bytes.empty()) return;  // sent with the set-up
+  const std::string dir = stage_cache_dir(cfg.stage_cache);
+  const std::optional<StageCache> cache = dir.empty() ? std::nullopt : StageCache::open(dir, log);
+  std::optional<std::string> held;
+  if (cache) held = cache->lookup(setup.module_sha256, log);
+  send_bytes(world, 0, kTagCache, stage_cache_answer_to_bytes(held.has_value()), cfg.timeout_s);
+  if (held) {
+    setup.module_bytes = std::move(*held);
+    return;
+  }
+  const std::string what = "stage " + std::to_string(setup.stage) + "'s bytes from rank 0";
+  wait_for_rank0(world, {kTagSetup}, cfg.timeout_s, what);
+  setup.module_bytes = recv_chunked(world, 0, kTagSetup, cfg.timeout_s, what);
+  const std::string actual = sha256_bytes(setup.module_bytes);
+  EP_CHECK(setup.module_bytes.size() == setup.module_size && actual == setup.module_sha256, what,
+           " do not match what the set-up announced (", setup.module_bytes.size(),
+           " bytes, SHA-256 ", actual, "; announced ", setup.module_size, " bytes, ",
+           setup.module_sha256, ")");
+  if (cache) (void)cache->store(setup.module_sha256, setup.module_bytes, log);
+}
+
 // Rank 0 first measures the ranks and links (probe.h), unless it failed before or planned from a
 // saved profile; then it sends each rank its stage, or nothing to do. A stop signal here is
 // passed on to rank 0, whose set-up message then says the run stopped.
@@ -65,8 +92,10 @@ StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
     }
   }
   wait_for_rank0(world, {kTagSetup}, cfg.timeout_s, "the stage from rank 0");
-  return StageSetup::from_bytes(
+  StageSetup setup = StageSetup::from_bytes(
       recv_chunked(world, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
+  if (setup.ok) fetch_stage_bytes(world, setup, cfg, log);
+  return setup;
 }
 
 // The stream: clocks aligned with rank 0 (which says how many batches to expect, to reserve the

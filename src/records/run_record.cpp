@@ -67,8 +67,10 @@ std::string config_text(const RunConfig& c, const std::string& input) {
       "\ninflight = ", c.inflight, "\ncalibrate = ", c.calibrate, "\nprofile = ", c.profile,
       "\nstages = ", c.stages, "\nmax-stages = ", c.max_stages, "\nmax-replicas = ", c.max_replicas,
       "\nreplicas = ", c.replicas, "\ngroup-tolerance = ", c.group_tolerance,
-      "\noverlap = ", c.overlap, "\ncodec = ", c.codecs.text(), "\noptimize = ", c.optimize,
-      "\ntimeout = ", c.timeout_s, "\ntrace = ", c.trace, "\nenergy-model = ", c.energy_model,
+      "\noverlap = ", c.overlap,
+      "\nstage-cache = ", c.stage_cache.empty() ? "default" : c.stage_cache,
+      "\ncodec = ", c.codecs.text(), "\noptimize = ", c.optimize, "\ntimeout = ", c.timeout_s,
+      "\ntrace = ", c.trace, "\nenergy-model = ", c.energy_model,
       "\nenergy-idle-watts = ", c.energy_idle_w, "\nenergy-core-watts = ", c.energy_core_w, "\n");
 }
 
@@ -135,6 +137,8 @@ RankLog stage_rank(const RunDescription& run, const StreamResults& r, const Cloc
   rl.rank = run.members.at(i + 1);  // the job's rank (stage rank i runs there)
   rl.stage = i + 1 < run.member_stage.size() ? run.member_stage[i + 1] : static_cast<int>(i);
   rl.counters = r.counters[i];
+  if (i < run.setup_bytes.size()) rl.setup_bytes = run.setup_bytes[i];
+  if (i < run.stage_cache_hit.size()) rl.stage_cache_hit = run.stage_cache_hit[i];
   if (i + 1 < clocks.offset_s.size()) {
     rl.clock_offset_s = clocks.offset_s[i + 1];
     rl.clock_rtt_s = clocks.rtt_s[i + 1];

@@ -141,6 +141,8 @@ void write_ranks_group(hid_t f, const RunLog& log) {
     h5_write_double_attr(g.get(), "clock_rtt_s", r.clock_rtt_s);
     h5_write_double_attr(g.get(), "t_begin_s", r.facts.t_begin);
     h5_write_double_attr(g.get(), "t_end_s", r.facts.t_end);
+    if (r.setup_bytes >= 0) h5_write_int_attr(g.get(), "setup_bytes", r.setup_bytes);
+    if (r.stage_cache_hit >= 0) h5_write_int_attr(g.get(), "stage_cache_hit", r.stage_cache_hit);
     if (r.stage < 0)
       h5_write_table(g.get(), "batches", r.dispatch, dispatch_record_type());
     else

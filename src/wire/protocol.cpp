@@ -32,6 +32,8 @@ std::string StageSetup::to_bytes() const {
   w.put_vector(route_replicas);
   w.put_vector(route_ranks);
   w.put_vector(route_weights);
+  w.put_string(module_sha256);
+  w.put<uint64_t>(module_size);
   w.put_string(module_bytes);
   return w.out;
 }
@@ -69,8 +71,26 @@ StageSetup StageSetup::from_bytes(const std::string& bytes) {
   s.route_replicas = r.get_vector<int32_t>();
   s.route_ranks = r.get_vector<int32_t>();
   s.route_weights = r.get_vector<int32_t>();
+  s.module_sha256 = r.get_string();
+  EP_CHECK(s.module_sha256.empty() ||
+               (s.module_sha256.size() == 64 &&
+                s.module_sha256.find_first_not_of("0123456789abcdef") == std::string::npos),
+           "stage set-up message is corrupt (the stage's SHA-256)");
+  s.module_size = r.get<uint64_t>();
   s.module_bytes = r.get_string();
+  EP_CHECK(r.pos == bytes.size(), "stage set-up message is corrupt (", bytes.size() - r.pos,
+           " bytes left over)");
   return s;
+}
+
+// ---- the stage cache's answer ----
+
+std::string stage_cache_answer_to_bytes(bool hit) { return std::string(1, hit ? 'h' : 'm'); }
+
+bool stage_cache_answer_from_bytes(const std::string& bytes) {
+  EP_CHECK(bytes == "h" || bytes == "m", "the stage cache's answer is corrupt (", bytes.size(),
+           " bytes)");
+  return bytes == "h";
 }
 
 // ---- start-up measurements ----

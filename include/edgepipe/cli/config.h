@@ -29,6 +29,8 @@ struct RunConfig {
   double group_tolerance = 0.05;      // PlanOptions::group_tolerance for the measured ranks
   LinkCodecs codecs;                  // codec of each link (`run` only; see codec_spec.h)
   std::string overlap = "auto";       // compute thread beside the codec: auto, on, off (worker.h)
+  std::string stage_cache;            // stage ranks' cache of stages ("" = the default folder,
+                                      // "off" = none; pipeline/stage_cache.h)
   double timeout_s = 300;             // longest any wait may take before the run fails
   bool optimize = true;               // torch::jit::optimize_for_inference on each stage
   bool overwrite = false;             // replace an existing output file

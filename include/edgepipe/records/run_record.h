@@ -52,6 +52,10 @@ struct RunDescription {
   std::vector<int> member_stage;   // the stage each of them runs (-1 for rank 0)
   std::vector<std::vector<int>> weights;  // each stage's replicas' routing weights (routing.h)
   StoredProfile profile;                  // what the plan was made from
+  // By stage rank (pipeline order), once the stages are shipped: the set-up bytes rank 0 sent
+  // it, and whether its node's stage cache held its stage (1) or rank 0 sent it (0).
+  std::vector<int64_t> setup_bytes;
+  std::vector<int> stage_cache_hit;
 };
 
 // The run log of a run; `failure` is the error that ended it early ("" if none). `root` is rank

@@ -28,6 +28,8 @@ struct RankLog {
   DispatchRecord dispatch_totals;        // rank 0: sums over its batches (kept without trace)
   double energy_j = 0;
   std::string energy_source;
+  int64_t setup_bytes = -1;  // stage ranks: set-up bytes from rank 0 (-1: not known)
+  int stage_cache_hit = -1;  // stage ranks: 1 stage from the node's cache, 0 sent (-1: not known)
 };
 
 struct RunSummary {

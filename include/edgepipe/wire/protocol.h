@@ -5,7 +5,11 @@
 //   stage -> rank 0  kTagProbe   answers: a RankProfile (after loading, after each timing),
 //                                a measured Link (after a ping-pong it initiated)
 //   stage <-> stage  kTagPing    link probes: opaque bytes there and back (probe.h)
-//   rank 0 -> stage  kTagSetup   StageSetup: the stage to run, or nothing to do, or failure
+//   rank 0 -> stage  kTagSetup   StageSetup: the stage to run (its SHA-256 and size, without
+//                                its bytes), or nothing to do, or failure
+//   stage -> rank 0  kTagCache   after a StageSetup with a stage: hit (the rank's stage cache
+//                                holds those bytes, pipeline/stage_cache.h) or miss (one byte)
+//   rank 0 -> stage  kTagSetup   after a miss only: the stage's TorchScript archive (chunked.h)
 //   stage -> rank 0  kTagReady   "" when the stage is loaded, else what went wrong (text)
 //   rank 0 <-> stage kTagClock   ClockPing and its answer, kClockRounds times (clock_sync.h)
 //   rank 0 <-> stage kTagData    frames (frame.h): inputs, activations, outputs
@@ -46,6 +50,7 @@ enum Tag : int {
   kTagPing = 10,
   kTagEnd = 11,
   kTagFailed = 12,
+  kTagCache = 13,
 };
 
 // ---- set-up (kTagSetup) ----
@@ -72,11 +77,18 @@ struct StageSetup {
   // The batches' routes (pipeline/routing.h): replicas per stage, then every stage's replicas'
   // pipeline ranks and integer weights, stage after stage.
   std::vector<int32_t> route_replicas, route_ranks, route_weights;
-  std::string module_bytes;  // the stage's TorchScript archive
+  std::string module_sha256;  // SHA-256 (hex) of the stage's archive: its stage-cache key
+  uint64_t module_size = 0;   // the archive's size in bytes
+  std::string module_bytes;   // the archive: empty on the wire (it follows a cache miss, kTagSetup)
 
   std::string to_bytes() const;
   static StageSetup from_bytes(const std::string& bytes);
 };
+
+// ---- the stage cache's answer (kTagCache) ----
+
+std::string stage_cache_answer_to_bytes(bool hit);
+bool stage_cache_answer_from_bytes(const std::string& bytes);  // true: hit
 
 // ---- start-up measurements (kTagProbe) ----
 
