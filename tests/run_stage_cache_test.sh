@@ -10,6 +10,7 @@
 # `edgepipe single`. Runs after the first plan from its log (--profile): the same stages.
 set -euo pipefail
 edgepipe=$1 repo=$2 data=$3 mpiexec=$4
+unset EDGEPIPE_STAGE_CACHE  # ctest sets it for every test (tests/CMakeLists.txt); here: each case's
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cache=$out/cache  # does not exist yet: the first run creates it
@@ -121,4 +122,9 @@ expect_line off "stages: 0 from the nodes' caches, 2 sent"
 test -z "$(ls -A "$out/tmp")" || { ls -laR "$out/tmp"; echo "FAIL: --stage-cache off wrote"; exit 1; }
 run default "${again[@]}"
 check_entries "$out/tmp/edgepipe-stages-$(id -u)" 2
+# $EDGEPIPE_STAGE_CACHE, a site's default, comes before $SLURM_TMPDIR; the option before it.
+EDGEPIPE_STAGE_CACHE="$out/site" run site "${again[@]}"
+check_entries "$out/site" 2
+EDGEPIPE_STAGE_CACHE=off run site_off "${again[@]}"
+expect_line site_off "stages: 0 from the nodes' caches, 2 sent"
 echo "stage cache ok: set-up bytes run 1 $first, run 2 $second"

@@ -110,8 +110,8 @@ po::options_description run_options(bool pipeline) {
                  "quantisation), each zfp mode and quantiser +lz4; see docs/codecs.md")
       ("stage-cache", po::value<std::string>()->default_value(""), "folder on each node's local "
                  "disk where stage ranks keep the stages they received, so that a repeated run "
-                 "does not ship them again; default $SLURM_TMPDIR, else $TMPDIR, else /tmp, plus "
-                 "/edgepipe-stages-<uid>; off = none (docs/design.md, \"Stage cache\")")
+                 "does not ship them again; default $EDGEPIPE_STAGE_CACHE, else $SLURM_TMPDIR, "
+                 "else $TMPDIR, else /tmp, plus /edgepipe-stages-<uid>; off = none (docs/design.md, \"Stage cache\")")
       ("log", po::value<std::string>(), "run log (HDF5; docs/runlog.md); default: OUTPUT minus "
                                        ".h5 plus .log.h5")
       ("no-trace", po::bool_switch(), "keep only per-rank totals in the run log, no per-batch "

@@ -36,6 +36,10 @@ struct Fd {
 }  // namespace
 
 std::string stage_cache_dir(const std::string& option) {
+  if (option.empty()) {  // EDGEPIPE_STAGE_CACHE: a site's or a test suite's default
+    const char* site = std::getenv("EDGEPIPE_STAGE_CACHE");
+    if (site && *site) return stage_cache_dir(site);
+  }
   if (option == "off") return "";
   if (!option.empty()) return option;
   std::string base = "/tmp";

@@ -91,6 +91,7 @@ say "edgepipe on the 3 emulated stage nodes"
   --output "$work/ref.h5" --quiet
 if emulate --cluster "$work/cluster.ini" --no-check --timeout 300 -- "$edgepipe" run \
   --model "$data/models/resnet18.pt" --input "$data/inputs.h5:images" --batch 2 --stages 3 --progress 0 \
+  --stage-cache "$work/stages" \
   --output "$work/out.h5" >"$work/run.log" 2>&1; then
   pass "edgepipe run under tools/emulate: exit 0"
 else
