@@ -95,19 +95,43 @@ StoredProfile load_profile(const RunConfig& cfg, int ranks, size_t blocks,
   return p;
 }
 
-// Every rank and link, measured now: each stage rank gets the blocks and the input batch.
+// Every rank and link, measured now: each stage rank gets the probe window's blocks and the
+// batch its first block takes (rank 0 runs the blocks before it), never the whole model.
 StartupProfile measure_ranks(const ModelGraph& mg, const ModelProfile& prof,
                              const at::Tensor& input, const RunConfig& cfg, Channel& ch,
                              const Log& log) {
-  std::vector<std::string> blocks;
-  for (const auto& m : block_modules(mg)) blocks.push_back(save_module_bytes(m));
-  std::vector<char> frame;
-  encode_frame(0, 0, {input.contiguous()}, frame);
+  const SampleFn make_sample = [&](double memory_cap) {
+    ProbeSample sample;
+    sample.ref_ms = prof.block_ms;
+    sample.window = choose_probe_window(prof.block_ms, prof.block_param_bytes, prof.block_act_bytes,
+                                        static_cast<size_t>(ch.size() - 1), memory_cap);
+    const ProbeWindow w = sample.window;
+    std::vector<torch::jit::Module> modules = block_modules(mg);
+    std::vector<at::Tensor> x{input};
+    for (size_t b = 0; b < w.first; ++b) x = StageRunner(modules[b]).run(x);
+    double ms = 0, total_ms = 0;
+    for (size_t b = w.first; b < w.end; ++b) {
+      sample.blocks.push_back(save_module_bytes(modules[b]));
+      ms += prof.block_ms[b];
+    }
+    for (double t : prof.block_ms) total_ms += t;
+    sample.window_share = total_ms > 0 ? ms / total_ms : 1.0;
+    for (at::Tensor& t : x) t = t.contiguous();
+    std::vector<char> frame;
+    encode_frame(0, 0, x, frame);
+    sample.input_frame.assign(frame.data(), frame.size());
+    sample.memory_need = window_memory(prof.block_param_bytes, prof.block_act_bytes, w);
+    double weights = 0;
+    for (size_t b = w.first; b < w.end; ++b)
+      weights += static_cast<double>(prof.block_param_bytes[b]);
+    sample.need_text = "weights " + format_bytes(weights) + ", activations " +
+                       format_bytes(sample.memory_need - weights);
+    return sample;
+  };
   int64_t largest = 0;
   for (const auto& metas : prof.cut_metas)
     largest = std::max<int64_t>(largest, static_cast<int64_t>(frame_bound(metas)));
-  return probe_cluster(ch, blocks, std::string(frame.data(), frame.size()),
-                       std::min<int64_t>(largest, 4 << 20), cfg, log);
+  return probe_cluster(ch, make_sample, std::min<int64_t>(largest, 4 << 20), cfg, log);
 }
 
 // A codec on a link fast enough to move the raw frame quicker than the codec codes it slows the

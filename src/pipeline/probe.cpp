@@ -13,6 +13,8 @@
 #include "edgepipe/base/error.h"
 #include "edgepipe/base/host.h"
 #include "edgepipe/base/signals.h"
+#include "edgepipe/base/text.h"
+#include "edgepipe/base/units.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
 #include "edgepipe/pipeline/watchdog.h"
@@ -127,6 +129,7 @@ RankProfile this_rank(const RunConfig& cfg) {
   std::string source;
   p.memory_limit = rank_memory_limit(cfg.max_memory, &source);
   p.memory_source = source;
+  p.resident_bytes = resident_bytes();
   return p;
 }
 
@@ -147,6 +150,7 @@ void time_one_per_host(Channel& ch, StartupProfile& sp, size_t blocks, double ti
     for (int r : round) {
       RankProfile p = recv_block_times(ch, r, blocks, timeout_s);
       p.ranks_on_host = sp.ranks[r].ranks_on_host;
+      p.resident_bytes = sp.ranks[r].resident_bytes;  // as it said hello
       sp.ranks[r] = p;
     }
   }
@@ -255,44 +259,101 @@ void answer_orders(Channel& ch, const ProfileRequest& req, std::vector<torch::ji
   }
 }
 
+// Before anything large is sent: every stage rank must hold the probe window.
+void check_window_fits(const StartupProfile& sp, const ProbeSample& sample) {
+  for (size_t r = 1; r < sp.ranks.size(); ++r) {
+    const RankProfile& p = sp.ranks[r];
+    const auto share = static_cast<int64_t>(stage_memory(p));
+    EP_CHECK(share <= 0 || sample.memory_need <= static_cast<double>(share), "rank ", r, " (host ",
+             p.host, ") may use ", format_bytes(static_cast<double>(share)), " (", p.memory_source,
+             p.memory_source == "--max-memory"
+                 ? std::string()
+                 : ", shared by " + std::to_string(p.ranks_on_host) + " ranks, less " +
+                       format_bytes(static_cast<double>(p.resident_bytes)) + " held at start",
+             ") but timing blocks ", sample.window.first, "..", sample.window.end - 1,
+             " of the model at start-up needs about ", format_bytes(sample.memory_need), " (",
+             sample.need_text,
+             "), and no stage holding them could run there: give the ranks more memory or use a "
+             "smaller --batch");
+  }
+}
+
 }  // namespace
 
-StartupProfile probe_cluster(Channel& ch, const std::vector<std::string>& blocks,
-                             const std::string& input_frame, int64_t probe_bytes,
+StartupProfile probe_cluster(Channel& ch, const SampleFn& make_sample, int64_t probe_bytes,
                              const RunConfig& cfg, const Log& log) {
   const double t0 = now_seconds();
   const int n = ch.size();
   StartupProfile sp;
   sp.ranks.resize(n);
   sp.ranks[0] = this_rank(cfg);
-  const std::string request = ProfileRequest{blocks, input_frame, cfg.optimize}.to_bytes();
-  log.info("measuring " + std::to_string(n - 1) + " stage ranks (" + std::to_string(blocks.size()) +
-           " blocks each, one rank per host at a time) and their links");
-  for (int r = 1; r < n; ++r) send_chunked(ch, r, kTagProbe, request, cfg.timeout_s);
-  // Every rank builds its blocks at once, then says where it is.
+  // First each rank says where it is and what it may use, so that nothing large is sent to a
+  // rank that cannot hold it.
+  const std::string hello = ProbeOrder{ProbeKind::hello}.to_bytes();
+  for (int r = 1; r < n; ++r) send_chunked(ch, r, kTagProbe, hello, cfg.timeout_s);
   for (int r = 1; r < n; ++r)
     sp.ranks[r] = rank_profile_from_bytes(
-        recv_answer(ch, r, cfg.timeout_s, "rank " + std::to_string(r) + " to load the blocks"));
+        recv_answer(ch, r, cfg.timeout_s, "rank " + std::to_string(r) + " to say where it is"));
   std::map<std::string, int> per_host;
   for (const RankProfile& p : sp.ranks) ++per_host[p.host];
   for (RankProfile& p : sp.ranks) p.ranks_on_host = per_host[p.host];
-  time_one_per_host(ch, sp, blocks.size(), cfg.timeout_s);
-  time_together(ch, sp, blocks.size(), cfg.timeout_s);
+  double cap = 0;
+  for (int r = 1; r < n; ++r)
+    if (const double m = stage_memory(sp.ranks[r]); m > 0) cap = cap > 0 ? std::min(cap, m) : m;
+  const ProbeSample sample = make_sample(cap);
+  const size_t blocks = sample.window.size();
+  sp.window = sample.window;
+  check_window_fits(sp, sample);
+  std::vector<int64_t> resident;
+  for (const RankProfile& p : sp.ranks) resident.push_back(p.resident_bytes);
+  const std::string request =
+      ProfileRequest{sample.blocks, sample.input_frame, cfg.optimize}.to_bytes();
+  log.info(strprintf(
+      "measuring %d stage ranks on blocks %zu..%zu of %zu (%s each, %.0f%% of the "
+      "model's compute; one rank per host at a time) and their links",
+      n - 1, sample.window.first, sample.window.end - 1, sample.ref_ms.size(),
+      format_bytes(static_cast<double>(request.size())).c_str(), 100 * sample.window_share));
+  for (int r = 1; r < n; ++r) send_chunked(ch, r, kTagProbe, request, cfg.timeout_s);
+  // Every rank builds its blocks at once, then says it is ready.
+  for (int r = 1; r < n; ++r)
+    sp.ranks[r] = rank_profile_from_bytes(
+        recv_answer(ch, r, cfg.timeout_s, "rank " + std::to_string(r) + " to load the blocks"));
+  for (int r = 0; r < n; ++r) {
+    sp.ranks[r].ranks_on_host = per_host[sp.ranks[r].host];
+    sp.ranks[r].resident_bytes = resident[r];  // as it said hello, before the window came
+  }
+  time_one_per_host(ch, sp, blocks, cfg.timeout_s);
+  time_together(ch, sp, blocks, cfg.timeout_s);
   const size_t probed = probe_links(ch, sp, probe_bytes, cfg.timeout_s);
   log.info("measured " + std::to_string(probed) + (probed == 1 ? " link" : " links") +
            " (one pair of ranks per pair of hosts) for the " + std::to_string(n * (n - 1) / 2) +
            " pairs of ranks");
   for (int r = 1; r < n; ++r) send_order(ch, r, ProbeOrder{ProbeKind::done}, cfg.timeout_s);
+  // The blocks no stage rank timed: rank 0's times at each rank's speed over the window.
+  for (int r = 1; r < n; ++r) {
+    RankProfile& p = sp.ranks[r];
+    p.block_ms = extend_block_times(p.block_ms, sample.ref_ms, sample.window);
+    if (!p.block_ms_busy.empty())
+      p.block_ms_busy = extend_block_times(p.block_ms_busy, sample.ref_ms, sample.window);
+  }
   sp.seconds = now_seconds() - t0;
   return sp;
 }
 
-// A stage rank builds and times every block on the whole batch under its memory limit
-// (MemoryBudget: the activations, and the copies of the weights optimize_for_inference makes),
-// which an error names if the batch passes it.
-void answer_probe(Channel& ch, const std::string& request, const RunConfig& cfg) {
+// A stage rank says where it is, then builds and times the blocks rank 0 sends (the probe
+// window) on the batch under its memory limit (MemoryBudget: the activations, and the copies of
+// the weights optimize_for_inference makes), which an error names if the batch passes it.
+void answer_probe(Channel& ch, const std::string& hello, const RunConfig& cfg) {
+  EP_CHECK(ProbeOrder::from_bytes(hello).kind == ProbeKind::hello,
+           "unexpected start-up message from rank 0");
+  send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(this_rank(cfg)), cfg.timeout_s);
+  EP_THROW_IF_STOPPED("while waiting for the blocks to time");
+  // The blocks come if they fit this rank; else rank 0's set-up message says why (run_worker).
+  if (wait_for_tag(ch, 0, {kTagSetup, kTagProbe}, cfg.timeout_s, "the blocks to time") == kTagSetup)
+    return;
   const double t0 = now_seconds();
-  const ProfileRequest req = ProfileRequest::from_bytes(request);
+  const ProfileRequest req = ProfileRequest::from_bytes(
+      recv_chunked(ch, 0, kTagProbe, cfg.timeout_s, "the blocks to time from rank 0"));
   std::vector<torch::jit::Module> blocks;
   int64_t weights = 0;
   for (const std::string& b : req.blocks) {

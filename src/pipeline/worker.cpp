@@ -82,8 +82,7 @@ StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
   if (wait_for_rank0(world, {kTagProbe, kTagSetup}, cfg.timeout_s, "rank 0 to start the run") ==
       kTagProbe) {
     try {
-      answer_probe(world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's request"),
-                   cfg);
+      answer_probe(world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's hello"), cfg);
     } catch (const StopRequested&) {
       // rank 0 hears of it (below) and answers with its set-up message
     } catch (const std::exception& e) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "edgepipe/base/error.h"
+
 namespace edgepipe {
 
 std::string shape_text(const std::vector<int64_t>& shape) {
@@ -94,6 +96,80 @@ bool cores_for_overlap(const StartupProfile& sp, size_t busy_per_host, bool disp
   return true;
 }
 
+double window_memory(const std::vector<int64_t>& param_bytes, const std::vector<int64_t>& act_bytes,
+                     ProbeWindow window) {
+  double weights = 0, acts = 0;
+  for (size_t b = window.first; b < window.end; ++b) {
+    weights += static_cast<double>(param_bytes.at(b));
+    acts = std::max(acts, static_cast<double>(act_bytes.at(b)));
+  }
+  return weights + acts;
+}
+
+ProbeWindow choose_probe_window(const std::vector<double>& ref_ms,
+                                const std::vector<int64_t>& param_bytes,
+                                const std::vector<int64_t>& act_bytes, size_t stage_ranks,
+                                double memory_cap) {
+  const size_t n = ref_ms.size();
+  EP_CHECK(n > 0 && param_bytes.size() == n && act_bytes.size() == n, "choose_probe_window: ", n,
+           " block times for ", param_bytes.size(), " blocks");
+  const double parts = static_cast<double>(std::max<size_t>(stage_ranks, 1));
+  double total_ms = 0, total_bytes = 0, max_ms = 0, max_bytes = 0;
+  for (size_t b = 0; b < n; ++b) {
+    total_ms += ref_ms[b];
+    total_bytes += static_cast<double>(param_bytes[b]);
+    max_ms = std::max(max_ms, ref_ms[b]);
+    max_bytes = std::max(max_bytes, static_cast<double>(param_bytes[b]));
+  }
+  const double cap_ms = std::max(max_ms, total_ms / parts) * (1 + 1e-9);
+  const double cap_bytes = std::max(max_bytes, total_bytes / parts) * (1 + 1e-9);
+  ProbeWindow best{0, 1};
+  double best_ms = -1, best_bytes = 0;
+  for (size_t a = 0; a < n; ++a) {
+    double ms = 0, bytes = 0, acts = 0;
+    for (size_t e = a + 1; e <= n; ++e) {
+      ms += ref_ms[e - 1];
+      bytes += static_cast<double>(param_bytes[e - 1]);
+      acts = std::max(acts, static_cast<double>(act_bytes[e - 1]));
+      if (e > a + 1 &&
+          (ms > cap_ms || bytes > cap_bytes || (memory_cap > 0 && bytes + acts > memory_cap)))
+        break;
+      if (ms > best_ms || (ms == best_ms && bytes < best_bytes)) {
+        best = ProbeWindow{a, e};
+        best_ms = ms;
+        best_bytes = bytes;
+      }
+    }
+  }
+  return best;
+}
+
+std::vector<double> extend_block_times(const std::vector<double>& window_ms,
+                                       const std::vector<double>& ref_ms, ProbeWindow window) {
+  EP_CHECK(
+      window.end <= ref_ms.size() && window.first < window.end && window_ms.size() == window.size(),
+      "extend_block_times: ", window_ms.size(), " times for the window [", window.first, ", ",
+      window.end, ") of ", ref_ms.size(), " blocks");
+  double mine = 0, ref = 0;
+  for (size_t b = window.first; b < window.end; ++b) {
+    mine += window_ms[b - window.first];
+    ref += ref_ms[b];
+  }
+  const double speed = ref > 0 ? mine / ref : 1.0;
+  std::vector<double> out(ref_ms.size());
+  for (size_t b = 0; b < ref_ms.size(); ++b)
+    out[b] = b >= window.first && b < window.end ? window_ms[b - window.first] : ref_ms[b] * speed;
+  return out;
+}
+
+double stage_memory(const RankProfile& p) {
+  if (p.memory_limit <= 0) return 0;
+  if (p.memory_source == "--max-memory") return static_cast<double>(p.memory_limit);
+  const double share = static_cast<double>(p.memory_limit) / std::max(p.ranks_on_host, 1) -
+                       static_cast<double>(p.resident_bytes);
+  return std::max(share, 1.0);  // a rank that has nothing left can hold no stage
+}
+
 Cluster cluster_of(const StartupProfile& sp, size_t busy_per_host, double dispatcher_cores) {
   Cluster c;
   for (size_t r = 0; r < sp.ranks.size(); ++r) {
@@ -102,8 +178,7 @@ Cluster cluster_of(const StartupProfile& sp, size_t busy_per_host, double dispat
     info.name = p.host;
     const double slow = r > 0 ? host_slowdown(sp, r, busy_per_host, dispatcher_cores) : 1.0;
     for (double ms : p.block_ms) info.block_ms.push_back(ms * slow);
-    const bool own = p.memory_source == "--max-memory";
-    info.memory_bytes = static_cast<double>(p.memory_limit) / (own ? 1 : p.ranks_on_host);
+    info.memory_bytes = stage_memory(p);
     if (info.memory_bytes <= 0) info.memory_bytes = 1e18;  // the node says nothing: no limit
     c.ranks.push_back(info);
   }
@@ -113,21 +188,29 @@ Cluster cluster_of(const StartupProfile& sp, size_t busy_per_host, double dispat
 
 std::string describe_profile(const StartupProfile& sp, const std::string& source) {
   std::string s = source + " (" + format_duration(sp.seconds) + "):\n";
+  const size_t blocks = sp.ranks.size() > 1 ? sp.ranks[1].block_ms.size() : 0;
+  if (sp.window.end > 0 && sp.window.size() < blocks)
+    s += "  each stage rank timed blocks " + std::to_string(sp.window.first) + ".." +
+         std::to_string(sp.window.end - 1) + " of " + std::to_string(blocks) +
+         "; its other blocks are rank 0's times at its speed over those\n";
   s += "  rank  host              threads  cores  blocks ms alone  x sharing  memory for a "
        "stage\n";
   const Cluster c = cluster_of(sp);
   for (size_t r = 1; r < sp.ranks.size(); ++r) {
     double total = 0;
     for (double ms : sp.ranks[r].block_ms) total += ms;
-    char line[320];
-    std::snprintf(
-        line, sizeof line, "  %4zu  %-16s  %7d  %5.1f  %15.2f  %9.2f  %s (%s%s)\n", r,
-        sp.ranks[r].host.c_str(), sp.ranks[r].threads, sp.ranks[r].cores, total,
-        host_slowdown(sp, r), format_bytes(c.ranks[r].memory_bytes).c_str(),
-        sp.ranks[r].memory_source.c_str(),
-        sp.ranks[r].memory_source == "--max-memory"
-            ? ""
-            : (", shared by " + std::to_string(sp.ranks[r].ranks_on_host) + " ranks").c_str());
+    const RankProfile& p = sp.ranks[r];
+    std::string note;
+    if (p.memory_source != "--max-memory") {
+      note = ", shared by " + std::to_string(p.ranks_on_host) + " ranks";
+      if (p.resident_bytes > 0)
+        note += ", less " + format_bytes(static_cast<double>(p.resident_bytes)) + " held at start";
+    }
+    char line[400];
+    std::snprintf(line, sizeof line, "  %4zu  %-16s  %7d  %5.1f  %15.2f  %9.2f  %s (%s%s)\n", r,
+                  p.host.c_str(), p.threads, p.cores, total, host_slowdown(sp, r),
+                  format_bytes(c.ranks[r].memory_bytes).c_str(), p.memory_source.c_str(),
+                  note.c_str());
     s += line;
   }
   double lat_min = 1e30, lat_max = 0, bw_min = 1e30, bw_max = 0;

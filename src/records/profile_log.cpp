@@ -33,7 +33,7 @@ std::vector<std::string> split_lines(const std::string& s) {
 void write_startup(hid_t g, const StartupProfile& p) {
   const size_t n = p.ranks.size(), nb = n > 1 ? p.ranks[1].block_ms.size() : 0;
   std::vector<double> block_ms, block_ms_busy, latency, bandwidth, cores;
-  std::vector<int64_t> memory, threads, on_host;
+  std::vector<int64_t> memory, threads, on_host, resident;
   std::string hosts, sources;
   for (size_t r = 0; r < n; ++r) {
     const RankProfile& rp = p.ranks[r];
@@ -49,12 +49,15 @@ void write_startup(hid_t g, const StartupProfile& p) {
     threads.push_back(rp.threads);
     cores.push_back(rp.cores);
     on_host.push_back(rp.ranks_on_host);
+    resident.push_back(rp.resident_bytes);
     hosts += (r ? "\n" : "") + rp.host;
     sources += (r ? "\n" : "") + rp.memory_source;
   }
   h5_write_double_attr(g, "seconds", p.seconds);
   h5_write_int_attr(g, "ranks", static_cast<int64_t>(n));
   h5_write_int_attr(g, "blocks", static_cast<int64_t>(nb));
+  h5_write_int_attr(g, "probe_first_block", static_cast<int64_t>(p.window.first));
+  h5_write_int_attr(g, "probe_end_block", static_cast<int64_t>(p.window.end));
   h5_write_text_attr(g, "hosts", hosts);
   h5_write_text_attr(g, "memory_sources", sources);
   h5_write_doubles(g, "block_ms", block_ms,
@@ -69,6 +72,7 @@ void write_startup(hid_t g, const StartupProfile& p) {
   h5_write_ints(g, "threads", threads);
   h5_write_doubles(g, "cores", cores, "cores each rank may use (affinity, cgroup CPU quota)");
   h5_write_ints(g, "ranks_on_host", on_host);
+  h5_write_ints(g, "resident_bytes", resident);
 }
 
 // Rank 0's profile of the model (ModelCosts), its own work per batch and the calibrations.
@@ -130,14 +134,25 @@ StartupProfile read_startup(hid_t g, const std::string& path, std::map<std::stri
   const auto threads = h5_read_ints(g, "threads", path);
   const auto cores = h5_read_doubles(g, "cores", path);
   const auto on_host = h5_read_ints(g, "ranks_on_host", path);
+  // Logs written before it: nothing held at start counted (as those runs planned).
+  const auto resident = h5_exists(g, "resident_bytes") ? h5_read_ints(g, "resident_bytes", path)
+                                                       : std::vector<int64_t>(ranks, 0);
   const auto hosts = split_lines(t["hosts"]), sources = split_lines(t["memory_sources"]);
   EP_CHECK(ranks >= 2 && block_ms.size() == ranks * blocks && busy.size() == block_ms.size() &&
                latency.size() == ranks * ranks && bandwidth.size() == ranks * ranks &&
                memory.size() == ranks && threads.size() == ranks && cores.size() == ranks &&
-               on_host.size() == ranks && hosts.size() == ranks && sources.size() == ranks,
+               on_host.size() == ranks && resident.size() == ranks && hosts.size() == ranks &&
+               sources.size() == ranks,
            "'", path, "': /profile is inconsistent (", ranks, " ranks, ", blocks, " blocks)");
   StartupProfile p;
   p.seconds = n["seconds"];
+  // Logs written before the probe window: every stage rank timed every block.
+  p.window = n.count("probe_end_block") ? ProbeWindow{static_cast<size_t>(n["probe_first_block"]),
+                                                      static_cast<size_t>(n["probe_end_block"])}
+                                        : ProbeWindow{0, blocks};
+  EP_CHECK(p.window.first < p.window.end && p.window.end <= blocks, "'", path,
+           "': /profile's probe window [", p.window.first, ", ", p.window.end,
+           ") is not within its ", blocks, " blocks");
   p.ranks.resize(ranks);
   p.links.assign(ranks, std::vector<Link>(ranks));
   for (size_t r = 0; r < ranks; ++r) {
@@ -148,6 +163,7 @@ StartupProfile read_startup(hid_t g, const std::string& path, std::map<std::stri
     rp.threads = static_cast<int>(threads[r]);
     rp.cores = cores[r];
     rp.ranks_on_host = static_cast<int>(on_host[r]);
+    rp.resident_bytes = resident[r];
     if (r > 0) {
       rp.block_ms.assign(block_ms.begin() + r * blocks, block_ms.begin() + (r + 1) * blocks);
       rp.block_ms_busy.assign(busy.begin() + r * blocks, busy.begin() + (r + 1) * blocks);

@@ -134,7 +134,7 @@ ProbeOrder ProbeOrder::from_bytes(const std::string& bytes) {
   ProbeOrder o;
   const auto kind = r.get<uint8_t>();
   EP_CHECK(kind >= static_cast<uint8_t>(ProbeKind::ping) &&
-               kind <= static_cast<uint8_t>(ProbeKind::time),
+               kind <= static_cast<uint8_t>(ProbeKind::hello),
            "unexpected start-up message from rank 0");
   o.kind = static_cast<ProbeKind>(kind);
   if (o.kind == ProbeKind::ping) {
@@ -156,6 +156,7 @@ std::string rank_profile_to_bytes(const RankProfile& p) {
   w.put<int64_t>(p.memory_limit);
   w.put_string(p.memory_source);
   w.put<double>(p.seconds);
+  w.put<int64_t>(p.resident_bytes);
   return w.out;
 }
 
@@ -170,6 +171,7 @@ RankProfile rank_profile_from_bytes(const std::string& bytes) {
   p.memory_limit = r.get<int64_t>();
   p.memory_source = r.get_string();
   p.seconds = r.get<double>();
+  p.resident_bytes = r.get<int64_t>();
   return p;
 }
 

@@ -21,7 +21,17 @@ struct RankProfile {
   int64_t memory_limit = 0;           // what the rank may use: --max-memory, else the node's limit
   std::string memory_source;          // where memory_limit came from
   int ranks_on_host = 1;              // ranks of the job on the same host (they share its memory)
+  int64_t resident_bytes = 0;         // the process's resident memory when it said hello (MPI,
+                                      // LibTorch): under a node's limit, no stage can have it
   double seconds = 0;                 // time the rank spent profiling
+};
+
+// The blocks [first, end) every stage rank builds and times at start-up (pipeline/probe.h): a
+// stage rank never receives the whole model. The other blocks' times on a rank are rank 0's times
+// scaled by that rank's speed on these (extend_block_times).
+struct ProbeWindow {
+  size_t first = 0, end = 0;
+  size_t size() const { return end - first; }
 };
 
 // Every rank and link of a job as measured at start-up.
@@ -29,7 +39,29 @@ struct StartupProfile {
   std::vector<RankProfile> ranks;        // by rank
   std::vector<std::vector<Link>> links;  // links[a][b], measured both ways as one round trip
   double seconds = 0;                    // the whole start-up measurement, on rank 0
+  ProbeWindow window;                    // the blocks the stage ranks timed (end 0: every one)
 };
+
+// The window of consecutive blocks the stage ranks time: of those that hold at most
+// max(the largest block's, 1 / stage_ranks of the model's) weights, take at most
+// max(the slowest block's, 1 / stage_ranks of the model's) compute on rank 0 (`ref_ms`), and
+// need at most `memory_cap` as a stage would (weights + the largest block's activations; 0: no
+// cap), the one with the most compute (ties: the fewest weights). A single block always
+// qualifies.
+ProbeWindow choose_probe_window(const std::vector<double>& ref_ms,
+                                const std::vector<int64_t>& param_bytes,
+                                const std::vector<int64_t>& act_bytes, size_t stage_ranks,
+                                double memory_cap = 0);
+
+// What a window needs on a rank, counted as the planner counts a stage: its weights and its
+// largest block's activations.
+double window_memory(const std::vector<int64_t>& param_bytes, const std::vector<int64_t>& act_bytes,
+                     ProbeWindow window);
+
+// A rank's time of every block from its times of the window's blocks (`window_ms`): those as
+// measured, the others rank 0's (`ref_ms`) times the rank's speed ratio over the window.
+std::vector<double> extend_block_times(const std::vector<double>& window_ms,
+                                       const std::vector<double>& ref_ms, ProbeWindow window);
 
 // What a set of measurements is valid for: a run may plan from an earlier run's measurements
 // (--profile LOG) only if these agree.
@@ -48,12 +80,16 @@ std::string shape_text(const std::vector<int64_t>& shape);
 // "model SHA-256 1a2b... (this run 3c4d...); batch 2 (this run 4)".
 std::string identity_differences(const MeasuredIdentity& stored, const MeasuredIdentity& current);
 
+// What a stage on rank p may use: --max-memory (what the rank's memory may grow by), else the
+// node's limit shared among the job's ranks on it, less what the rank held when it said hello
+// (its MPI and LibTorch: about 200 MiB); 0 when nothing says (no limit).
+double stage_memory(const RankProfile& p);
+
 // Stage ranks of the job on a host.
 size_t stage_ranks_on(const StartupProfile& profile, const std::string& host);
 
-// The planner's cluster: rank r's block times, slowed by host_slowdown(), and memory (the
-// node's limit shared among the ranks on it, unless --max-memory says what each rank may use);
-// the measured links.
+// The planner's cluster: rank r's block times, slowed by host_slowdown(), and memory
+// (stage_memory); the measured links.
 // `busy_per_host`: how many stage ranks compute at once on a host (0: all of its stage ranks);
 // `dispatcher_cores`: the cores rank 0 keeps busy on its host (host_slowdown).
 Cluster cluster_of(const StartupProfile& profile, size_t busy_per_host = 0,

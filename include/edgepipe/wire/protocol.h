@@ -1,8 +1,11 @@
 // protocol: every message of edgepipe's wire protocol besides the data frames (frame.h): the
 // tags, and the layout of each message with its encoder and decoder. What is sent when:
 //
-//   rank 0 -> stage  kTagProbe   start-up measurements: a ProfileRequest, then ProbeOrders
-//   stage -> rank 0  kTagProbe   answers: a RankProfile (after loading, after each timing),
+//   rank 0 -> stage  kTagProbe   start-up measurements: a hello (ProbeOrder), then, once the
+//                                rank's answer shows the blocks fit its memory, a ProfileRequest
+//                                (the probe window's blocks only), then ProbeOrders
+//   stage -> rank 0  kTagProbe   answers: a RankProfile (after the hello: host, cores, memory
+//                                limit; after loading; after each timing),
 //                                a measured Link (after a ping-pong it initiated)
 //   stage <-> stage  kTagPing    link probes: opaque bytes there and back (probe.h)
 //   rank 0 -> stage  kTagSetup   StageSetup: the stage to run (its SHA-256 and size, without
@@ -92,9 +95,10 @@ bool stage_cache_answer_from_bytes(const std::string& bytes);  // true: hit
 
 // ---- start-up measurements (kTagProbe) ----
 
-enum class ProbeKind : uint8_t { profile = 1, ping = 2, done = 3, time = 4 };
+enum class ProbeKind : uint8_t { profile = 1, ping = 2, done = 3, time = 4, hello = 5 };
 
-// The first message: the model's blocks as stage archives and one input batch as a frame.
+// After the hello: the probe window's blocks as stage archives (plan/measured.h ProbeWindow) and
+// the input batch of the window's first block as a frame.
 struct ProfileRequest {
   std::vector<std::string> blocks;
   std::string input_frame;
@@ -103,7 +107,8 @@ struct ProfileRequest {
   static ProfileRequest from_bytes(const std::string& bytes);
 };
 
-// Then orders: time your blocks (time), ping-pong with `peer` (ping), or done.
+// The hello (say who you are: a RankProfile without times), then orders: time your blocks (time),
+// ping-pong with `peer` (ping), or done.
 struct ProbeOrder {
   ProbeKind kind = ProbeKind::done;
   int32_t peer = 0;        // ping: the other rank
