@@ -5,7 +5,9 @@
 # batches of 2 (the last one short): every output row matches the whole model (relative L2
 # < 1e-4), every batch was computed exactly once per stage (the replicas' counts in the run log
 # add up to the batches, and each replica took some), and `edgepipe report` shows each replica.
-# Then a run stopped by SIGTERM part-way and resumed with --resume matches the whole model too.
+# The planner's choice between a single pipeline and replicas is printed with both calibrated
+# periods, and `plan --profile` replays it. Then a run stopped by SIGTERM part-way and resumed
+# with --resume matches the whole model too.
 edgepipe=$1 data=$2 mpiexec=$3
 source "$(dirname "$0")/outputs_lib.sh"
 mpi=("$mpiexec" --oversubscribe --allow-run-as-root)
@@ -52,6 +54,22 @@ expect_rc whole 0 "plan: 1 stages"
 $py "$repo/tools/compare_outputs.py" "$dir/b.h5" --reference "$dir/ref.h5" --tol 1e-4 ||
   fail "2 whole replicas: outputs differ from the whole model"
 check_counts "$dir/b.log.h5" 1 2 12
+
+# The planner's choice (--max-replicas 0, the default): the best single pipeline and the best
+# plan with replicas, each calibrated with its own stages' timings, the faster taken; `plan
+# --profile` on the run's log replays those timings and prints the same two periods and plan.
+run_logged choice "${mpi[@]}" -n 3 "$edgepipe" run "${common[@]}" --output "$dir/e.h5"
+expect_rc choice 0 "^edgepipe \(0\): replicas \(both calibrated\): "
+$py "$repo/tools/compare_outputs.py" "$dir/e.h5" --reference "$dir/ref.h5" --tol 1e-4 ||
+  fail "the planner's choice: outputs differ from the whole model"
+line=$(sed -n 's/^edgepipe (0): \(replicas (both calibrated): .*\)$/\1/p' "$dir/choice.out")
+predicted=$(grep -m1 -E "^predicted: " "$dir/choice.out") || fail "the planner's choice: no prediction"
+"$edgepipe" plan --profile "$dir/e.log.h5" > "$dir/replay.txt" 2>&1 ||
+  { cat "$dir/replay.txt"; fail "plan --profile"; }
+grep -qxF "$line" "$dir/replay.txt" || { cat "$dir/replay.txt"; fail "plan --profile: not '$line'"; }
+grep -qxF "$predicted" "$dir/replay.txt" ||
+  { cat "$dir/replay.txt"; fail "plan --profile: not '$predicted'"; }
+echo "ok: run and plan --profile: $line"
 
 # Stopped part-way (SIGTERM to the job: the batches in flight drain), then resumed.
 many=(--model "$data/models/resnet18.pt" --synthetic 601 --input-shape 1,3,32,32 --batch 2

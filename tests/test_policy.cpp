@@ -234,6 +234,108 @@ TEST(Policy, ReplicasWhenPredictedFaster) {
   EXPECT_NEAR(two.plan.period_s(), 4e-3, 1e-6);
 }
 
+// Blocks timed one by one overstate a stage of many of them: the whole model (3 blocks of 4 ms)
+// runs as one module in 0.6 of their 12 ms, a stage of one or two blocks as summed. 4 stage
+// ranks on a host of 3 cores: the best single pipeline is 3 stages of 4 ms on 3 busy ranks (a
+// fourth would time-slice); 4 whole replicas (all 4 busy, 4/3 slower each) are predicted alike
+// before calibration, 16 / 4 = 4 ms, and 0.6 x 4 = 2.4 ms calibrated. The choice is made on the
+// calibrated periods, so the replicas win (before: on the uncalibrated ones, a tie kept the
+// pipeline, and a 1-stage plan was never calibrated at all).
+namespace {
+CalibrateFn fused_whole_model(const PlanMeasurements& m, int* calls) {
+  return [&m, calls](const std::vector<size_t>& bounds) {
+    ++*calls;
+    std::vector<double> ms;
+    for (size_t s = 0; s + 1 < bounds.size(); ++s) {
+      const size_t first = bounds[s] / kNodesPerBlock, end = bounds[s + 1] / kNodesPerBlock;
+      double sum = 0;
+      for (size_t b = first; b < end; ++b) sum += m.model.blocks[b].ref_ms;
+      ms.push_back(end - first >= 3 ? 0.6 * sum : sum);
+    }
+    return ms;
+  };
+}
+}  // namespace
+
+TEST(Policy, ChoosesBetweenCalibratedPipelineAndReplicas) {
+  const PlanMeasurements m = shared_host(4, 3, {4, 4, 4});
+  PlanPolicy policy;
+  policy.max_replicas = 0;
+  // Uncalibrated: the single pipeline (a tie with the replicas is no gain).
+  policy.calibrate = 0;
+  int calls = 0;
+  const PlanDecision plain = decide_plan(m, policy, fused_whole_model(m, &calls));
+  EXPECT_EQ(calls, 0);  // --calibrate 0 times nothing
+  EXPECT_EQ(plain.plan.stages.size(), 3u);
+  EXPECT_EQ(plain.plan.ranks_used(), 3u);
+  EXPECT_NEAR(plain.plan.period_s(), 4e-3, 1e-6);
+
+  policy.calibrate = 3;
+  const PlanDecision d = decide_plan(m, policy, fused_whole_model(m, &calls));
+  ASSERT_EQ(d.plan.stages.size(), 1u);
+  EXPECT_EQ(d.plan.ranks_used(), 4u);
+  EXPECT_EQ(d.busy_stages, 4u);
+  EXPECT_NEAR(d.plan.period_s(), 2.4e-3, 1e-6);
+  // Both candidates as calibrated: the pipeline's 1-block stages as summed, the replicas' whole
+  // model at 0.6; the decision's period is the calibrated one of the plan it took.
+  EXPECT_NEAR(d.pipeline.period_s(), 4e-3, 1e-6);
+  EXPECT_EQ(d.pipeline.stages.size(), 3u);
+  EXPECT_EQ(d.replicated.period_s(), d.plan.period_s());
+  // Each set of cuts timed once: the pipeline's and the whole model.
+  EXPECT_EQ(d.calibrations.size(), static_cast<size_t>(calls));
+  ASSERT_EQ(d.calibrations.size(), 2u);
+  EXPECT_EQ(d.calibrations[0].node_bounds, (std::vector<size_t>{0, 10, 20, 30}));
+  EXPECT_EQ(d.calibrations[1].node_bounds, (std::vector<size_t>{0, 30}));
+  EXPECT_NEAR(d.calibrations[1].stage_ms.at(0), 7.2, 1e-9);
+
+  // A replay of those timings (`run --profile`, `plan --profile`) gives the same plan and period
+  // without timing anything.
+  const PlanDecision replayed = decide_plan(m, policy, replay_calibrations(d.calibrations));
+  EXPECT_EQ(replayed.plan.period_s(), d.plan.period_s());
+  EXPECT_EQ(replayed.plan.ranks_used(), 4u);
+  EXPECT_EQ(replayed.pipeline.period_s(), d.pipeline.period_s());
+  EXPECT_EQ(replayed.calibrations.size(), 2u);
+
+  // What `run` and `plan --profile` print: the two calibrated periods, and which was taken.
+  EXPECT_EQ(replicas_text(d, policy),
+            "replicas (both calibrated): predicted period 2.400 ms against 4.000 ms for the single "
+            "pipeline: 1.67x faster, the plan with replicas is taken");
+  EXPECT_EQ(replicas_text(replayed, policy), replicas_text(d, policy));
+
+  // --max-replicas 1: the calibrated single pipeline, nothing else timed.
+  calls = 0;
+  policy.max_replicas = 1;
+  const PlanDecision single = decide_plan(m, policy, fused_whole_model(m, &calls));
+  EXPECT_EQ(single.plan.ranks_used(), 3u);
+  EXPECT_NEAR(single.plan.period_s(), 4e-3, 1e-6);
+  EXPECT_FALSE(single.replicated.found());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(replicas_text(single, policy), "");
+}
+
+// A 1-stage plan is calibrated too (the whole model timed as one module): --stages 1, and 4
+// whole replicas forced by --replicas 4.
+TEST(Policy, OneStagePlansAreCalibrated) {
+  const PlanMeasurements m = shared_host(4, 3, {4, 4, 4});
+  PlanPolicy policy;
+  policy.stages = policy.max_stages = 1;
+  int calls = 0;
+  const PlanDecision one = decide_plan(m, policy, fused_whole_model(m, &calls));
+  EXPECT_EQ(one.plan.stages.size(), 1u);
+  EXPECT_EQ(one.plan.ranks_used(), 1u);
+  EXPECT_NEAR(one.plan.period_s(), 7.2e-3, 1e-6);  // 0.6 x 12 ms
+  EXPECT_EQ(calls, 1);
+
+  policy = PlanPolicy{};
+  policy.replicas = 4;
+  calls = 0;
+  const PlanDecision four = decide_plan(m, policy, fused_whole_model(m, &calls));
+  EXPECT_EQ(four.plan.stages.size(), 1u);
+  EXPECT_EQ(four.plan.ranks_used(), 4u);
+  EXPECT_NEAR(four.plan.period_s(), 2.4e-3, 1e-6);  // 0.6 x 16 ms / 4
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(Policy, CodecLinks) {
   PlanPolicy p;
   p.coded_links = {1, 3};

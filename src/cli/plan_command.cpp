@@ -143,6 +143,9 @@ int plan_from_profile(const PlanCommandConfig& cfg, std::ostream& out) {
   out << strprintf("rank 0's own work per batch: %.2f ms, %.0f%% of a core at the planned period\n",
                    1e3 * d.dispatcher_s, 100 * d.dispatcher_share);
   print_decision(d, id.batch, out);
+  // The plans the run chose between, each with its calibration (replayed here).
+  const std::string replicas = replicas_text(d, stored.policy);
+  if (!replicas.empty()) out << "\n" << replicas << "\n";
   // The baselines plan on one cluster, but here a stage's speed depends on how many stages share
   // its host: on the cluster of the chosen plan they would look faster than they are.
   if (cfg.baselines)

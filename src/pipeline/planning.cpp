@@ -255,6 +255,8 @@ RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& i
   p.profile.policy = policy_of(cfg, K);
   p.decision = decide_plan(p.profile.measurements, p.profile.policy, timing);
   p.profile.measurements.calibrations = p.decision.calibrations;
+  const std::string replicas = replicas_text(p.decision, p.profile.policy);
+  if (!replicas.empty()) log.info(replicas);
   log.info(
       strprintf("rank 0's own work per batch (reading and checking inputs, its codec): "
                 "%.2f ms, %.0f%% of a core at the planned period",

@@ -42,8 +42,23 @@ bool same_stages(const Plan& a, const Plan& b) {
                     });
 }
 
-// One decision in the making: the options, the cluster for the chosen number of stages, the
-// calibration factors, and the decision so far.
+// A plan space the choice is made in: the cluster for its number of busy stages (before
+// calibration), the planner's options, the model as planned there (codec_thread = the overlap),
+// rank 0's share of a core; and, once calibrated, its best plan and the cluster it was predicted
+// on.
+struct Space {
+  Cluster measured;
+  PlanOptions options;
+  ModelCosts model;
+  size_t busy_stages = 0;
+  double dispatcher_share = 0;
+  Plan plan;
+  Cluster cluster;
+};
+
+// One decision in the making: the options, the calibration factors and timings, and the plan
+// spaces the choice is made between: the best single pipeline (the stage-count search), and with
+// replicas allowed the best plan with replicas, each calibrated, the faster taken.
 class Planning {
  public:
   Planning(const ModelCosts& model, const std::vector<size_t>& block_nodes, double read_s,
@@ -53,44 +68,56 @@ class Planning {
         ranks_(ranks),
         policy_(policy),
         factor_(model.num_blocks(), 1.0) {
-    options_.group_tolerance = policy.group_tolerance;
-    options_.max_stages = policy.max_stages;
-    options_.min_stages = policy.stages;  // --stages N: exactly N, even when fewer are faster
-    if (policy.replicas > 0) options_.min_replicas = options_.max_replicas = policy.replicas;
-    measured_ = ranks.cluster(0, 0);
-    out_.model = model;
-    out_.overlap = policy.overlap == "on";
     out_.dispatcher_s = dispatcher_seconds(model, read_s);
   }
 
   PlanDecision decide(const CalibrateFn& calibrate) {
-    search_stage_count();
-    consider_replicas();
-    calibrate_plan(calibrate);
-    settle_dispatcher_share();
+    Space single = search_stage_count();
+    calibrate_plan(single, calibrate);
+    settle_dispatcher_share(single);
+    out_.pipeline = single.plan;
+    const Space* chosen = &single;
+    Space replicated;
+    if (replica_space(single, &replicated)) {
+      calibrate_plan(replicated, calibrate);
+      settle_dispatcher_share(replicated);
+      // Planned with replicas allowed, the calibrated plan may have none (a single pipeline
+      // planned with every stage rank busy): then there is no plan with replicas to take.
+      if (replicated.plan.ranks_used() > replicated.plan.stages.size()) {
+        out_.replicated = replicated.plan;
+        if (replicated.plan.period_s() < single.plan.period_s() * 0.999) chosen = &replicated;
+      }
+    }
+    out_.plan = chosen->plan;
+    out_.cluster = chosen->cluster;
+    out_.model = chosen->model;
+    out_.overlap = chosen->model.codec_thread;
+    out_.busy_stages = chosen->busy_stages;
+    out_.dispatcher_share = chosen->dispatcher_share;
     return out_;
   }
 
  private:
   // Every rank's block times, scaled by what calibration measured.
-  Cluster scaled() const {
-    Cluster c = measured_;
+  Cluster scaled(const Cluster& measured) const {
+    Cluster c = measured;
     for (size_t r = 1; r < c.ranks.size(); ++r)
       for (size_t b = 0; b < factor_.size() && b < c.ranks[r].block_ms.size(); ++b)
         c.ranks[r].block_ms[b] *= factor_[b];
     return c;
   }
 
-  // The period of the best plan of at most k stages with k busy ranks per host. Rank 0 keeps
+  // The period of the best plan under `o` with `busy` busy ranks per host. Rank 0 keeps
   // dispatcher_s / period of a core busy on its host, and the stage ranks there share the cores
-  // with it: the period depends on that share, so iterate a few times. Sets *c and *share.
-  double period_with(const ModelCosts& costs, size_t k, Cluster* c, double* share) const {
-    PlanOptions o = options_;
-    o.max_stages = k;
-    double period = 0, d = 0;
+  // with it: the period depends on that share, so iterate a few times from `d`. Sets *c, *plan
+  // and *share.
+  double period_with(const ModelCosts& costs, size_t busy, PlanOptions o, double d, Cluster* c,
+                     Plan* plan, double* share) const {
+    double period = 0;
     for (int round = 0; round < 8; ++round) {
-      *c = ranks_.cluster(k, d);
-      period = plan_optimal(costs, *c, o).period_s();
+      *c = ranks_.cluster(busy, d);
+      *plan = plan_optimal(costs, *c, o);
+      period = plan->period_s();
       const double next = out_.dispatcher_s / period;
       if (std::abs(next - d) < 0.01) break;
       d = next;
@@ -99,86 +126,101 @@ class Planning {
     return period;
   }
 
+  // The plan space of the options without replicas (or with --replicas N, every stage on N).
+  PlanOptions base_options() const {
+    PlanOptions o;
+    o.group_tolerance = policy_.group_tolerance;
+    o.max_stages = policy_.max_stages;
+    o.min_stages = policy_.stages;  // --stages N: exactly N, even when fewer are faster
+    if (policy_.replicas > 0) o.min_replicas = o.max_replicas = policy_.replicas;
+    return o;
+  }
+
+  // The model with the overlap decided: whether the stages compute beside their codec while
+  // `busy` stage ranks per host compute.
+  ModelCosts model_for(size_t busy, bool dispatcher_codec) const {
+    ModelCosts costs = model_;
+    costs.codec_thread = policy_.overlap == "on" ||
+                         (policy_.overlap == "auto" && ranks_.overlap_fits(busy, dispatcher_codec));
+    return costs;
+  }
+
   // Ranks that share a host's cores are slower the more of them compute, so a plan with fewer
   // stages than ranks runs its stages faster: plan for each number of busy ranks per host with
   // that slowdown, and keep the best (fewer stages unless more are really faster).
-  void search_stage_count() {
-    size_t most = options_.max_stages ? options_.max_stages : measured_.num_stage_ranks();
+  Space search_stage_count() const {
+    const PlanOptions base = base_options();
+    const size_t stage_ranks = ranks_.cluster(0, 0).num_stage_ranks();
+    size_t most = base.max_stages ? base.max_stages : stage_ranks;
     // Every stage on `replicas` ranks: no more stages than the ranks hold.
     if (policy_.replicas > 0)
-      most = std::max<size_t>(1, std::min(most, measured_.num_stage_ranks() / policy_.replicas));
-    double best = std::numeric_limits<double>::infinity();
+      most = std::max<size_t>(1, std::min(most, stage_ranks / policy_.replicas));
+    Space best;
+    best.measured = ranks_.cluster(0, 0);
+    best.options = base;
+    best.model = model_;
+    best.model.codec_thread = policy_.overlap == "on";
+    double best_period = std::numeric_limits<double>::infinity();
     const size_t fewest = !ranks_.shared ? most : policy_.stages ? policy_.stages : 1;
     for (size_t k = fewest; k <= most; ++k) {
-      ModelCosts costs = model_;
+      // With --replicas N every stage computes on N ranks at once.
+      const size_t busy = k * std::max<size_t>(policy_.replicas, 1);
       const bool dispatcher_codec = policy_.codec_on(1) || policy_.codec_on(k + 1);
-      costs.codec_thread = policy_.overlap == "on" ||
-                           (policy_.overlap == "auto" && ranks_.overlap_fits(k, dispatcher_codec));
+      const ModelCosts costs = model_for(busy, dispatcher_codec);
+      PlanOptions o = base;
+      o.max_stages = k;
       try {
         Cluster c;
+        Plan p;
         double share = 0;
-        const double period = period_with(costs, k, &c, &share);
-        if (period < best * 0.999) {
-          best = period;
-          measured_ = c;
-          options_.max_stages = k;
-          out_.busy_stages = k;
-          out_.dispatcher_share = share;
-          out_.overlap = costs.codec_thread;
+        const double period = period_with(costs, busy, o, 0, &c, &p, &share);
+        if (period < best_period * 0.999) {
+          best_period = period;
+          best.measured = c;
+          best.options = o;
+          best.model = costs;
+          best.busy_stages = busy;
+          best.dispatcher_share = share;
         }
       } catch (const std::exception&) {
         if (k == most) throw;  // too few stages may not fit in memory; the most must
       }
     }
-    out_.model.codec_thread = out_.overlap;
+    return best;
   }
 
   // A plan with replicas keeps every stage rank busy: planned with all of them computing on
-  // each host, and taken when it is predicted faster than the best single pipeline (which was
-  // planned with only its own stages busy).
-  void consider_replicas() {
-    if (policy_.max_replicas == 1 || policy_.stages != 0 || policy_.replicas != 0) return;
-    PlanOptions o = options_;
-    o.max_stages = policy_.max_stages;
-    o.max_replicas = policy_.max_replicas;
-    const size_t all = measured_.num_stage_ranks();
-    ModelCosts costs = model_;
-    const bool dispatcher_codec = !policy_.coded_links.empty();
-    costs.codec_thread = policy_.overlap == "on" ||
-                         (policy_.overlap == "auto" && ranks_.overlap_fits(all, dispatcher_codec));
-    Cluster c;
-    double period = 0, d = out_.dispatcher_share;
-    Plan p;
+  // each host. False when replicas are not allowed (--max-replicas 1, --stages N, or forced by
+  // --replicas N in the search already) or no plan with replicas fits.
+  bool replica_space(const Space& single, Space* out) const {
+    if (policy_.max_replicas == 1 || policy_.stages != 0 || policy_.replicas != 0) return false;
+    Space s;
+    s.options = base_options();
+    s.options.max_replicas = policy_.max_replicas;
+    const size_t all = single.measured.num_stage_ranks();
+    s.model = model_for(all, !policy_.coded_links.empty());
+    s.busy_stages = all;
     try {
-      for (int round = 0; round < 8; ++round) {
-        c = ranks_.cluster(all, d);
-        p = plan_optimal(costs, c, o);
-        period = p.period_s();
-        const double next = out_.dispatcher_s / period;
-        if (std::abs(next - d) < 0.01) break;
-        d = next;
-      }
+      Plan p;
+      period_with(s.model, all, s.options, single.dispatcher_share, &s.measured, &p,
+                  &s.dispatcher_share);
     } catch (const std::exception&) {
-      return;  // no plan with replicas fits: the single pipeline stays
+      return false;  // no plan with replicas fits: the single pipeline stays
     }
-    const double single = plan_optimal(out_.model, measured_, options_).period_s();
-    if (p.ranks_used() <= p.stages.size() || !(period < single * 0.999)) return;
-    measured_ = c;
-    options_ = o;
-    out_.busy_stages = all;
-    out_.dispatcher_share = d;
-    out_.overlap = costs.codec_thread;
-    out_.model.codec_thread = costs.codec_thread;
+    *out = std::move(s);
+    return true;
   }
 
   // Scales every rank's times of each timed stage's blocks so that they add up to its timing.
+  // A stage's replicas run the same blocks: one timing per set of cuts, 1-stage plans included
+  // (the whole model as one module).
   void apply_timing(const Plan& candidate, const CalibrateFn& calibrate) {
-    if (!calibrate || policy_.calibrate == 0 || candidate.stages.size() <= 1) return;
+    if (!calibrate || policy_.calibrate == 0 || candidate.stages.empty()) return;
     std::vector<size_t> bounds{0};
     for (const Stage& st : candidate.stages) bounds.push_back(block_nodes_.at(st.end));
-    // Cuts timed before (a later round may move only the ranks) keep their first timing: timing
-    // them again would give another, noisy figure, which a replay of the stored timings (the
-    // first per cuts) could not reproduce.
+    // Cuts timed before (a later round, or the other plan space, may move only the ranks) keep
+    // their first timing: timing them again would give another, noisy figure, which a replay of
+    // the stored timings (the first per cuts) could not reproduce.
     const auto timed = std::find_if(out_.calibrations.begin(), out_.calibrations.end(),
                                     [&](const Calibration& c) { return c.node_bounds == bounds; });
     const std::vector<double> ms =
@@ -200,35 +242,36 @@ class Planning {
   // pays its own layout conversions; fusions across blocks are lost), by a factor that depends on
   // the blocks. So each round times the planned stages as they will run, scales every rank's
   // times of those blocks so that they add up to what was measured, and plans again; the plan
-  // with the best period under the times known when it was measured wins.
-  void calibrate_plan(const CalibrateFn& calibrate) {
+  // with the best period under the times known when it was measured wins. The factors carry
+  // over from one space to the next (each timing sets the sums of its own stages exactly).
+  void calibrate_plan(Space& space, const CalibrateFn& calibrate) {
     double best = std::numeric_limits<double>::infinity();
     for (int round = 0; round < std::max(policy_.calibrate, 1); ++round) {
-      const Plan candidate = plan_optimal(out_.model, scaled(), options_);
-      if (round > 0 && same_stages(candidate, out_.plan)) break;
+      const Plan candidate = plan_optimal(space.model, scaled(space.measured), space.options);
+      if (round > 0 && same_stages(candidate, space.plan)) break;
       apply_timing(candidate, calibrate);
-      const Cluster after = scaled();
+      const Cluster after = scaled(space.measured);
       Plan evaluated = candidate;
-      evaluated.cost = evaluate_plan(out_.model, after, candidate.stages);
+      evaluated.cost = evaluate_plan(space.model, after, candidate.stages);
       if (evaluated.period_s() < best) {
         best = evaluated.period_s();
-        out_.plan = evaluated;
-        out_.cluster = after;
+        space.plan = evaluated;
+        space.cluster = after;
       }
       if (policy_.calibrate == 0) break;
     }
   }
 
   // Calibration changes the period, and with it the share of a core rank 0's own work takes:
-  // predict the chosen plan again with that share until it settles.
-  void settle_dispatcher_share() {
-    for (int round = 0; round < 8 && out_.busy_stages > 0; ++round) {
-      const double d = out_.dispatcher_s / out_.plan.period_s();
-      if (std::abs(d - out_.dispatcher_share) < 0.01) break;
-      out_.dispatcher_share = d;
-      measured_ = ranks_.cluster(out_.busy_stages, d);
-      out_.cluster = scaled();
-      out_.plan.cost = evaluate_plan(out_.model, out_.cluster, out_.plan.stages);
+  // predict the space's plan again with that share until it settles.
+  void settle_dispatcher_share(Space& space) const {
+    for (int round = 0; round < 8 && space.busy_stages > 0; ++round) {
+      const double d = out_.dispatcher_s / space.plan.period_s();
+      if (std::abs(d - space.dispatcher_share) < 0.01) break;
+      space.dispatcher_share = d;
+      space.measured = ranks_.cluster(space.busy_stages, d);
+      space.cluster = scaled(space.measured);
+      space.plan.cost = evaluate_plan(space.model, space.cluster, space.plan.stages);
     }
   }
 
@@ -236,8 +279,6 @@ class Planning {
   const std::vector<size_t>& block_nodes_;
   const RankModel& ranks_;
   const PlanPolicy& policy_;
-  PlanOptions options_;
-  Cluster measured_;            // for the chosen number of stages, before calibration
   std::vector<double> factor_;  // calibration: measured / summed, per block
   PlanDecision out_;
 };
@@ -267,6 +308,21 @@ CalibrateFn replay_calibrations(std::vector<Calibration> stored, CalibrateFn oth
       if (c.node_bounds == bounds) return c.stage_ms;
     return otherwise ? otherwise(bounds) : std::vector<double>{};
   };
+}
+
+std::string replicas_text(const PlanDecision& d, const PlanPolicy& policy) {
+  if (policy.max_replicas == 1 || policy.stages != 0 || policy.replicas != 0) return "";
+  const char* how = policy.calibrate > 0 ? " (both calibrated)" : "";
+  if (!d.replicated.found())
+    return strprintf("replicas: no plan with replicas%s (none fits, or the best has none)", how);
+  const double speedup = d.pipeline.period_s() / d.replicated.period_s();
+  const bool taken = d.plan.ranks_used() > d.plan.stages.size();
+  return strprintf(
+      "replicas%s: predicted period %.3f ms against %.3f ms for the single pipeline: %.2fx %s, "
+      "%s",
+      how, d.replicated.period_s() * 1e3, d.pipeline.period_s() * 1e3, speedup,
+      speedup > 1 + 1e-9 ? "faster" : "(no faster)",
+      taken ? "the plan with replicas is taken" : "the single pipeline is taken");
 }
 
 std::string predicted_text(double period_s, double batch) {

@@ -1,10 +1,11 @@
 // policy: the planning step of a run, from its measurements and options to the plan and its
 // predicted period. It searches the number of stages (each with the slowdown of that many busy
 // ranks per host), takes rank 0's own work on its host into account, decides the overlap, and
-// calibrates the plan by timing its stages, through a callback: `edgepipe run` times them for
-// real, and a replay of the timings a run stored (`run --profile LOG`, `plan --profile LOG`)
-// makes the same measurements give the same plan and predicted period. Pure: no MPI, no Torch
-// (docs/planner.md, "Inside edgepipe run").
+// calibrates the best single pipeline and the best plan with replicas by timing their stages (a
+// 1-stage plan too: the whole model as one module), taking the faster. Timing is a callback:
+// `edgepipe run` times them for real, and a replay of the timings a run stored (`run --profile
+// LOG`, `plan --profile LOG`) makes the same measurements give the same plan and predicted period.
+// Pure: no MPI, no Torch (docs/planner.md, "Inside edgepipe run").
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +28,7 @@ struct PlanPolicy {
   int calibrate = 3;              // rounds of timing the planned stages and planning again
   // PlanOptions::max_replicas (`run --max-replicas`): 1 = no replicas; 0 or N > 1: a plan with
   // replicas (every stage rank busy) is taken when it is predicted faster than the best single
-  // pipeline. Never with `stages` set.
+  // pipeline, both calibrated. Never with `stages` set.
   size_t max_replicas = 1;
   // PlanOptions::min_replicas = max_replicas = this (`run --replicas N`): every stage on exactly
   // N ranks, planned so (0: not forced).
@@ -71,10 +72,17 @@ struct PlanDecision {
   Cluster cluster;              // ranks and links as planned: slowdowns and calibration applied
   ModelCosts model;             // the model as planned (codec_thread = overlap)
   bool overlap = false;         // stages compute on a thread beside their codec work
-  size_t busy_stages = 0;       // the number of stages whose host sharing was planned for
+  size_t busy_stages = 0;       // stage ranks computing at once whose host sharing was planned for
   double dispatcher_s = 0;      // rank 0's CPU per batch: reading and checking inputs, its codec
   double dispatcher_share = 0;  // dispatcher_s / the predicted period
   std::vector<Calibration> calibrations;  // every timing calibration used, in order
+  // The plans the choice was made between, each calibrated (its own stages timed) and predicted
+  // with rank 0's share settled: the best plan of the stage-count search (a single pipeline, or
+  // with --replicas N every stage on N ranks), and the best plan with replicas, every stage rank
+  // busy (not found() when replicas were not considered, none fits, or the best had none). `plan`
+  // is `replicated` when that is faster by more than 0.1%, else `pipeline`.
+  Plan pipeline;
+  Plan replicated;
 };
 
 // A measured job (`edgepipe run`, `plan --profile`). Throws edgepipe::Error when no plan fits.
@@ -89,6 +97,11 @@ PlanDecision decide_described_plan(const ModelCosts& model, const Cluster& clust
 
 // Answers with the stored timing of the same bounds, else asks `otherwise` (if given).
 CalibrateFn replay_calibrations(std::vector<Calibration> stored, CalibrateFn otherwise = {});
+
+// "replicas (both calibrated): predicted period 2.400 ms against 4.000 ms for the single
+// pipeline: 1.67x faster, the plan with replicas is taken": the two plans the choice was made
+// between (PlanDecision::pipeline, replicated); "" when `policy` did not consider replicas.
+std::string replicas_text(const PlanDecision& decision, const PlanPolicy& policy);
 
 // "predicted: 19.13 ms per batch, 104.53 images/s": what run and plan both print.
 std::string predicted_text(double period_s, double batch);
