@@ -56,8 +56,10 @@ void write_startup(hid_t g, const StartupProfile& p) {
   h5_write_double_attr(g, "seconds", p.seconds);
   h5_write_int_attr(g, "ranks", static_cast<int64_t>(n));
   h5_write_int_attr(g, "blocks", static_cast<int64_t>(nb));
-  h5_write_int_attr(g, "probe_first_block", static_cast<int64_t>(p.window.first));
-  h5_write_int_attr(g, "probe_end_block", static_cast<int64_t>(p.window.end));
+  // An unset window (end 0) means every stage rank timed every block.
+  const ProbeWindow window = p.window.end ? p.window : ProbeWindow{0, nb};
+  h5_write_int_attr(g, "probe_first_block", static_cast<int64_t>(window.first));
+  h5_write_int_attr(g, "probe_end_block", static_cast<int64_t>(window.end));
   h5_write_text_attr(g, "hosts", hosts);
   h5_write_text_attr(g, "memory_sources", sources);
   h5_write_doubles(g, "block_ms", block_ms,
