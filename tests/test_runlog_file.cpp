@@ -376,6 +376,56 @@ TEST(RunLogFile, WriteReadAndReport) {
   EXPECT_NE(rc.find("per-batch records off"), std::string::npos) << rc;
 }
 
+// Each stage rank's memory by phase goes to its totals with its stage's planned memory; the
+// report says whether its peak is within baseline + 1.5 x planned, and a log without the figures
+// (written before they were recorded) shows them as unknown.
+TEST(RunLogFile, MemoryByPhaseAndTheBound) {
+  TempDir tmp;
+  constexpr double M = 1024.0 * 1024.0;
+  RunLog L = synthetic_log(9, 5, 0, 0);
+  L.stage_memory_bytes = {20 * M, 40 * M};
+  const double peaks[2][3] = {{900 * M, 200 * M, 220 * M}, {300 * M, 250 * M, 240 * M}};
+  for (int s = 0; s < 2; ++s) {
+    RankMemory& m = L.ranks[s + 1].facts.memory;
+    m.rss_baseline = 170 * M;
+    m.peak_rss_profile = peaks[s][0];
+    m.rss_after_profile = 700 * M;
+    m.rss_after_profile_trim = 190 * M;
+    m.peak_rss_load = peaks[s][1];
+    m.rss_after_load = 195 * M;
+    m.rss_after_load_trim = 180 * M;
+    m.peak_rss_stream = peaks[s][2];
+    m.rss_end = 200 * M;
+    m.peaks_per_phase = 1;
+  }
+  const std::string path = (tmp.path / "memory.log.h5").string();
+  write_run_log(path, L);
+  RunLogFile f = read_run_log(path);
+  ASSERT_EQ(f.totals.size(), 3u);
+  EXPECT_EQ(f.totals[0].count("rss_baseline_bytes"), 0u);  // rank 0: not measured
+  EXPECT_EQ(f.totals[1]["rss_baseline_bytes"], 170 * M);
+  EXPECT_EQ(f.totals[2]["stage_planned_memory_bytes"], 40 * M);
+  EXPECT_EQ(f.totals[2]["peak_rss_load_bytes"], 250 * M);
+  const std::string report = report_text(f, path);
+  // stage 0: bound 170 + 30 = 200 MiB, peak 900 in the profiling, stream 220: both over.
+  EXPECT_NE(report.find("200.0  no: +700.0 in profile; stream +20.0"), std::string::npos) << report;
+  // stage 1: bound 170 + 60 = 230 MiB, profile 300 over, stream 240 over by 10.
+  EXPECT_NE(report.find("230.0  no: +70.0 in profile; stream +10.0"), std::string::npos) << report;
+  EXPECT_NE(report.find("700.0 (190.0)"), std::string::npos) << report;
+
+  L.ranks[2].facts.memory.peak_rss_profile = 210 * M;
+  L.ranks[2].facts.memory.peak_rss_load = 220 * M;
+  L.ranks[2].facts.memory.peak_rss_stream = 229 * M;
+  write_run_log(path, L);
+  const std::string holds = report_text(read_run_log(path), path);
+  EXPECT_NE(holds.find("230.0  holds"), std::string::npos) << holds;
+
+  const std::string old_path = (tmp.path / "old.log.h5").string();
+  write_run_log(old_path, synthetic_log(9, 5, 0, 0));  // no memory figures, no planned memory
+  const std::string old = report_text(read_run_log(old_path), old_path);
+  EXPECT_NE(old.find("  stage 1      unknown       unknown"), std::string::npos) << old;
+}
+
 TEST(RunLogFile, ClearErrors) {
   TempDir tmp;
   EXPECT_THROW(read_run_log((tmp.path / "none.h5").string()), Error);

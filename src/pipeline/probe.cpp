@@ -343,17 +343,22 @@ StartupProfile probe_cluster(Channel& ch, const SampleFn& make_sample, int64_t p
 // A stage rank says where it is, then builds and times the blocks rank 0 sends (the probe
 // window) on the batch under its memory limit (MemoryBudget: the activations, and the copies of
 // the weights optimize_for_inference makes), which an error names if the batch passes it.
-void answer_probe(Channel& ch, const std::string& hello, const RunConfig& cfg) {
+size_t answer_probe(Channel& ch, const std::string& hello, const RunConfig& cfg) {
   EP_CHECK(ProbeOrder::from_bytes(hello).kind == ProbeKind::hello,
            "unexpected start-up message from rank 0");
   send_bytes(ch, 0, kTagProbe, rank_profile_to_bytes(this_rank(cfg)), cfg.timeout_s);
   EP_THROW_IF_STOPPED("while waiting for the blocks to time");
   // The blocks come if they fit this rank; else rank 0's set-up message says why (run_worker).
   if (wait_for_tag(ch, 0, {kTagSetup, kTagProbe}, cfg.timeout_s, "the blocks to time") == kTagSetup)
-    return;
+    return 0;
   const double t0 = now_seconds();
-  const ProfileRequest req = ProfileRequest::from_bytes(
-      recv_chunked(ch, 0, kTagProbe, cfg.timeout_s, "the blocks to time from rank 0"));
+  size_t request_bytes = 0;
+  const ProfileRequest req = [&] {
+    const std::string request =
+        recv_chunked(ch, 0, kTagProbe, cfg.timeout_s, "the blocks to time from rank 0");
+    request_bytes = request.size();
+    return ProfileRequest::from_bytes(request);
+  }();
   std::vector<torch::jit::Module> blocks;
   int64_t weights = 0;
   for (const std::string& b : req.blocks) {
@@ -371,6 +376,7 @@ void answer_probe(Channel& ch, const std::string& hello, const RunConfig& cfg) {
     budget.check("timing the blocks");
     throw;
   }
+  return request_bytes;
 }
 
 }  // namespace edgepipe

@@ -11,6 +11,7 @@
 #include "edgepipe/pipeline/watchdog.h"
 #include "edgepipe/plan/cluster.h"
 #include "edgepipe/records/metrics.h"
+#include "edgepipe/records/trace.h"
 #include "edgepipe/wire/protocol.h"
 
 namespace edgepipe {
@@ -46,9 +47,9 @@ StageRunner prepare_stage(const StageSetup& setup, bool optimize, const Log& log
 
 }  // namespace
 
-std::optional<StageRunner> load_stage_and_report(Channel& ch, const StageSetup& setup,
-                                                 bool optimize, const std::string& max_memory,
-                                                 double timeout_s, const Log& log) {
+std::optional<StageRunner> load_stage_and_report(Channel& ch, StageSetup& setup, bool optimize,
+                                                 const std::string& max_memory, double timeout_s,
+                                                 const Log& log, RankMemory* memory) {
   std::optional<StageRunner> stage;
   std::string problem;
   try {
@@ -60,6 +61,16 @@ std::optional<StageRunner> load_stage_and_report(Channel& ch, const StageSetup& 
              format_bytes(need), " (weights ", format_bytes(setup.module_bytes.size()),
              " + frame buffers) but this rank may use ", format_bytes(limit), " (", source, ")");
     stage.emplace(prepare_stage(setup, optimize, log));
+    // The stage holds its weights: its archive is not needed any more, nor what glibc kept of
+    // the unoptimised copy (optimize_checked's) and of the warm-up.
+    if (memory) {
+      memory->stage_archive = static_cast<double>(setup.module_bytes.size());
+      memory->max_frame_in = static_cast<double>(setup.max_in_bytes);
+    }
+    std::string().swap(setup.module_bytes);
+    if (memory)
+      memory_end_phase(memory, &memory->peak_rss_load, &memory->rss_after_load,
+                       &memory->rss_after_load_trim);
   } catch (const StopRequested& e) {
     // rank 0 hears of the stop first (kTagSignal), then of the stage it did not get
     const std::string notice = signal_notice_to_bytes(e.signal());

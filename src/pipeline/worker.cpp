@@ -77,12 +77,14 @@ void fetch_stage_bytes(Channel& world, StageSetup& setup, const RunConfig& cfg, 
 
 // Rank 0 first measures the ranks and links (probe.h), unless it failed before or planned from a
 // saved profile; then it sends each rank its stage, or nothing to do. A stop signal here is
-// passed on to rank 0, whose set-up message then says the run stopped.
-StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
+// passed on to rank 0, whose set-up message then says the run stopped. The profiling is a phase
+// of *memory of its own (its request's size, its peak; then what it left is given back).
+StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log, RankMemory* memory) {
   if (wait_for_rank0(world, {kTagProbe, kTagSetup}, cfg.timeout_s, "rank 0 to start the run") ==
       kTagProbe) {
     try {
-      answer_probe(world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's hello"), cfg);
+      memory->profile_request = static_cast<double>(answer_probe(
+          world, recv_chunked(world, 0, kTagProbe, cfg.timeout_s, "rank 0's hello"), cfg));
     } catch (const StopRequested&) {
       // rank 0 hears of it (below) and answers with its set-up message
     } catch (const std::exception& e) {
@@ -90,6 +92,9 @@ StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
       world.abort(1);
     }
   }
+  // The request and the blocks built from it are gone, but glibc keeps what they freed.
+  memory_end_phase(memory, &memory->peak_rss_profile, &memory->rss_after_profile,
+                   &memory->rss_after_profile_trim);
   wait_for_rank0(world, {kTagSetup}, cfg.timeout_s, "the stage from rank 0");
   StageSetup setup = StageSetup::from_bytes(
       recv_chunked(world, 0, kTagSetup, cfg.timeout_s, "the stage from rank 0"));
@@ -99,7 +104,8 @@ StageSetup receive_setup(Channel& world, const RunConfig& cfg, const Log& log) {
 
 // The stream: clocks aligned with rank 0 (which says how many batches to expect, to reserve the
 // trace), the stage's loop metered from its first wait, then the counters and records to rank 0.
-void run_stage(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, Channel& ch) {
+void run_stage(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg, Channel& ch,
+               RankMemory memory) {
   const int64_t batches = sync_clocks_worker(ch, cfg.timeout_s);
   BatchTrace trace(cfg.trace, static_cast<size_t>(std::max<int64_t>(batches, 0)) + 16);
   StageCounters counters;
@@ -111,7 +117,12 @@ void run_stage(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg
     loop.run(facts);
     meter.record(&facts);
   }
+  memory_end_phase(&memory, &memory.peak_rss_stream, &memory.rss_end, nullptr);
+  facts.memory = memory;
   sample_rank_facts(&facts);
+  // Each phase's VmHWM reset also reset getrusage's peak: the life's peak is the phases' largest.
+  for (double peak : {memory.peak_rss_profile, memory.peak_rss_load, memory.peak_rss_stream})
+    facts.peak_rss_bytes = std::max(facts.peak_rss_bytes, peak);
   facts.records_dropped = trace.dropped();
   send_bytes(ch, 0, kTagStats, counters_to_bytes(counters), cfg.timeout_s);
   send_bytes(ch, 0, kTagTrace, trace_to_bytes(facts, trace.records()), cfg.timeout_s);
@@ -147,9 +158,11 @@ void run_stage(const StageSetup& setup, StageRunner& stage, const RunConfig& cfg
 }  // namespace
 
 int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
+  RankMemory memory;  // where this rank's memory goes, phase by phase (trace.h)
+  memory_start(&memory);
   StageSetup setup;
   try {
-    setup = receive_setup(world, cfg, log);
+    setup = receive_setup(world, cfg, log, &memory);
   } catch (const TimeoutError& e) {
     log.error(e);
     world.abort(1);  // rank 0 does not answer: the job cannot end cleanly
@@ -168,9 +181,9 @@ int run_worker(const RunConfig& cfg, Channel& world, const Log& log) {
   RemappedChannel ch(world, std::vector<int>(setup.members.begin(), setup.members.end()));
   try {
     std::optional<StageRunner> stage =
-        load_stage_and_report(ch, setup, cfg.optimize, cfg.max_memory, cfg.timeout_s, log);
+        load_stage_and_report(ch, setup, cfg.optimize, cfg.max_memory, cfg.timeout_s, log, &memory);
     if (!stage) return stop_signal() ? 128 + stop_signal() : 1;  // rank 0 has been told why
-    run_stage(setup, *stage, cfg, ch);
+    run_stage(setup, *stage, cfg, ch, memory);
   } catch (const std::exception& e) {
     report_failure(ch, setup, e, cfg.timeout_s, log);
   }

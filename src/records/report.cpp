@@ -85,6 +85,76 @@ std::string replica_lines(const std::vector<Row>& rows) {
   return out;
 }
 
+// Memory of each stage rank by phase (docs/runlog.md, RankMemory in trace.h), in MiB, and the
+// goal: its peak within its baseline + 1.5 x its stage's planned memory (weights + largest
+// block's peak activations). Figures a log lacks (older logs) are "unknown".
+std::string memory_lines(const RunLogFile& log) {
+  std::vector<const std::map<std::string, double>*> stages;
+  for (const auto& t : log.totals)
+    if (get(t, "stage", -1) >= 0) stages.push_back(&t);
+  if (stages.empty()) return "";
+  std::stable_sort(stages.begin(), stages.end(),
+                   [](auto* a, auto* b) { return get(*a, "stage") < get(*b, "stage"); });
+  constexpr double kMiB = 1024.0 * 1024.0;
+  auto mib = [&](const std::map<std::string, double>& t, const char* key) {
+    const double v = get(t, key, -1);
+    return v > 0 ? f("%.1f", v / kMiB) : std::string("unknown");
+  };
+  auto with_trim = [&](const std::map<std::string, double>& t, const char* key,
+                       const char* trimmed) {
+    return get(t, key, -1) > 0 ? mib(t, key) + " (" + mib(t, trimmed) + ")" : "unknown";
+  };
+  std::string out =
+      "\n  memory MiB  baseline  profile peak  after (trim)  load peak  loaded (trim)  stream "
+      "peak  planned   bound  peak <= bound\n";
+  bool per_phase = true, any = false;
+  char line[300];
+  for (const auto* tp : stages) {
+    const auto& t = *tp;
+    const double base = get(t, "rss_baseline_bytes", -1),
+                 planned = get(t, "stage_planned_memory_bytes", -1);
+    std::string verdict = "unknown";
+    std::string bound = "unknown";
+    if (base > 0 && planned > 0) {
+      const double b = base + 1.5 * planned;
+      bound = f("%.1f", b / kMiB);
+      const char* phases[] = {"profile", "load", "stream"};
+      const char* keys[] = {"peak_rss_profile_bytes", "peak_rss_load_bytes",
+                            "peak_rss_stream_bytes"};
+      double peak = 0;
+      const char* where = "";
+      for (int i = 0; i < 3; ++i)
+        if (get(t, keys[i]) > peak) peak = get(t, keys[i]), where = phases[i];
+      const double stream = get(t, "peak_rss_stream_bytes");
+      verdict =
+          peak <= b ? std::string("holds") : f("no: +%.1f", (peak - b) / kMiB) + " in " + where;
+      if (peak > b)
+        verdict += stream <= b ? "; stream holds" : f("; stream +%.1f", (stream - b) / kMiB);
+      any = true;
+      if (get(t, "peaks_per_phase", 1) == 0) per_phase = false;
+    }
+    std::snprintf(line, sizeof line,
+                  "  stage %-4s  %8s  %12s  %12s  %9s  %13s  %11s  %7s  %6s  %s\n",
+                  f("%.0f", get(t, "stage")).c_str(), mib(t, "rss_baseline_bytes").c_str(),
+                  mib(t, "peak_rss_profile_bytes").c_str(),
+                  with_trim(t, "rss_after_profile_bytes", "rss_after_profile_trim_bytes").c_str(),
+                  mib(t, "peak_rss_load_bytes").c_str(),
+                  with_trim(t, "rss_after_load_bytes", "rss_after_load_trim_bytes").c_str(),
+                  mib(t, "peak_rss_stream_bytes").c_str(),
+                  mib(t, "stage_planned_memory_bytes").c_str(), bound.c_str(), verdict.c_str());
+    out += line;
+  }
+  out +=
+      "  (resident memory of each stage rank: at start, its peak and its end in the start-up "
+      "profiling, loading its stage and the stream; (trim): after malloc_trim gave back what "
+      "glibc held; bound = baseline + 1.5 x planned";
+  out += !any ? ")\n"
+         : per_phase
+             ? "; peaks are each phase's own)\n"
+             : "; the kernel kept peaks since start: a phase's peak may be an earlier one's)\n";
+  return out;
+}
+
 }  // namespace
 
 std::string report_text(const RunLogFile& log, const std::string& name) {
@@ -116,7 +186,7 @@ std::string report_text(const RunLogFile& log, const std::string& name) {
   }
   s << "  (ms are per batch; wait = waiting to receive + waiting for sends; util = decode + "
        "compute + encode over the rank's wall time; rank 0 reads inputs and writes outputs)\n";
-  s << replica_lines(rows_of(log)) << "\n";
+  s << replica_lines(rows_of(log)) << memory_lines(log) << "\n";
   std::snprintf(line, sizeof line,
                 "throughput %.2f images/s (%.2f once full), %0.f images in %.2f s; period %.2f ms "
                 "per batch (plan predicted %.2f ms)\n",

@@ -110,7 +110,26 @@ void write_stage_totals(hid_t g, const RankLog& r) {
   h5_write_double_attr(g, "records_dropped", f.records_dropped);
 }
 
-void write_totals(hid_t g, const RankLog& r) {
+// A stage rank's memory by phase (RankMemory), and what the plan gave its stage: the goal is a
+// peak within rss_baseline_bytes + 1.5 x stage_planned_memory_bytes (docs/runlog.md).
+void write_memory(hid_t g, const RankMemory& m, double planned) {
+  h5_write_double_attr(g, "rss_baseline_bytes", m.rss_baseline);
+  h5_write_double_attr(g, "profile_request_bytes", m.profile_request);
+  h5_write_double_attr(g, "peak_rss_profile_bytes", m.peak_rss_profile);
+  h5_write_double_attr(g, "rss_after_profile_bytes", m.rss_after_profile);
+  h5_write_double_attr(g, "rss_after_profile_trim_bytes", m.rss_after_profile_trim);
+  h5_write_double_attr(g, "stage_archive_bytes", m.stage_archive);
+  h5_write_double_attr(g, "max_frame_in_bytes", m.max_frame_in);
+  h5_write_double_attr(g, "peak_rss_load_bytes", m.peak_rss_load);
+  h5_write_double_attr(g, "rss_after_load_bytes", m.rss_after_load);
+  h5_write_double_attr(g, "rss_after_load_trim_bytes", m.rss_after_load_trim);
+  h5_write_double_attr(g, "peak_rss_stream_bytes", m.peak_rss_stream);
+  h5_write_double_attr(g, "rss_end_bytes", m.rss_end);
+  h5_write_int_attr(g, "peaks_per_phase", m.peaks_per_phase);
+  if (planned > 0) h5_write_double_attr(g, "stage_planned_memory_bytes", planned);
+}
+
+void write_totals(hid_t g, const RankLog& r, double planned_memory) {
   const RankFacts& f = r.facts;
   const double wall = f.t_end - f.t_begin;
   h5_write_double_attr(g, "wall_s", wall);
@@ -127,6 +146,7 @@ void write_totals(hid_t g, const RankLog& r) {
     write_dispatcher_totals(g, r);
   else
     write_stage_totals(g, r);
+  if (r.stage >= 0 && f.memory.rss_baseline > 0) write_memory(g, f.memory, planned_memory);
 }
 
 void write_ranks_group(hid_t f, const RunLog& log) {
@@ -148,7 +168,9 @@ void write_ranks_group(hid_t f, const RunLog& log) {
     else
       h5_write_table(g.get(), "batches", r.batches, batch_record_type());
     H5Id t = h5_create_group(g.get(), "totals");
-    write_totals(t.get(), r);
+    const size_t s = static_cast<size_t>(r.stage);
+    write_totals(t.get(), r,
+                 r.stage >= 0 && s < log.stage_memory_bytes.size() ? log.stage_memory_bytes[s] : 0);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "edgepipe/records/trace.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 
 #include "edgepipe/base/error.h"
+#include "edgepipe/base/memory.h"
 #include "edgepipe/records/metrics.h"
 
 namespace edgepipe {
@@ -66,6 +68,38 @@ void sample_rank_facts(RankFacts* f) {
   f->intra_op_threads = at::get_num_threads();
   rusage u{};
   if (getrusage(RUSAGE_SELF, &u) == 0) f->peak_rss_bytes = 1024.0 * u.ru_maxrss;  // KiB on Linux
+}
+
+namespace {
+
+// Resets VmHWM; clears m->peaks_per_phase for good when a reset fails.
+void start_phase(RankMemory* m) {
+  if (!reset_peak_rss()) m->peaks_per_phase = 0;
+}
+
+}  // namespace
+
+void memory_start(RankMemory* m) {
+  // What every stage pays before its own work: a small convolution and product start LibTorch's
+  // intra-op pool and its kernels' one-time set-up (at::parallel_for, oneDNN/MKL where used).
+  const at::Tensor x = at::ones({1, 4, 16, 16});
+  const at::Tensor y = at::conv2d(x, at::ones({4, 4, 3, 3})).flatten(1);
+  (void)y.matmul(y.t()).sum().item<float>();
+  const ProcMemory now = read_proc_memory();
+  m->rss_baseline = static_cast<double>(now.rss_bytes);
+  m->peaks_per_phase = 1;
+  start_phase(m);
+}
+
+void memory_end_phase(RankMemory* m, double* peak, double* rss, double* trimmed) {
+  const ProcMemory now = read_proc_memory();
+  *peak = static_cast<double>(now.hwm_bytes);
+  *rss = static_cast<double>(now.rss_bytes);
+  if (trimmed) {
+    release_free_memory();
+    *trimmed = static_cast<double>(read_proc_memory().rss_bytes);
+  }
+  start_phase(m);
 }
 
 BatchRecord make_batch_record(int64_t seq, double t_begin, double t_end, const StageCounters& now,

@@ -46,7 +46,8 @@ StartupProfile probe_cluster(Channel& ch, const SampleFn& make_sample, int64_t p
 
 // A stage rank, once it has received rank 0's hello (kTagProbe): says where it is, then builds
 // and times the blocks it is sent, answers, and takes part in the link probes until rank 0 says
-// they are done. Returns early if rank 0 sends its set-up message instead (it failed).
-void answer_probe(Channel& ch, const std::string& hello, const RunConfig& cfg);
+// they are done. Returns early if rank 0 sends its set-up message instead (it failed). Returns
+// the size of the blocks' request it received (0: none).
+size_t answer_probe(Channel& ch, const std::string& hello, const RunConfig& cfg);
 
 }  // namespace edgepipe

@@ -50,6 +50,30 @@ struct DispatchRecord {
   double bytes_in = 0;    // output frame from the last stage
 };
 
+// Where a stage rank's resident memory goes (bytes; 0: not measured, e.g. rank 0): VmRSS at the
+// boundaries of its phases and VmHWM, the peak, within each (from /proc/self/status,
+// base/memory.h). The phases: start (MPI and LibTorch initialised), the start-up profiling
+// (answer_probe), the stage's set-up (its bytes fetched, loaded, optimised, warmed up), the stream.
+// At the end of the first two, malloc_trim(0) gives glibc's freed memory back: the RSS before and
+// after says how much the allocator held. Peaks are each phase's own when peaks_per_phase is 1
+// (VmHWM reset at each boundary), else since the process started (the kernel refused the reset).
+// Trivially copyable.
+struct RankMemory {
+  double rss_baseline = 0;            // after start, once a tiny LibTorch op has run
+  double profile_request = 0;         // size of the start-up profiling request received (0: none)
+  double peak_rss_profile = 0;        // peak during the start-up profiling
+  double rss_after_profile = 0;       // when it ended (its blocks destroyed), before malloc_trim
+  double rss_after_profile_trim = 0;  // after malloc_trim
+  double stage_archive = 0;           // the stage's TorchScript archive (about its weights)
+  double max_frame_in = 0;            // largest input frame the stage can receive
+  double peak_rss_load = 0;        // peak while the stage was fetched, loaded, optimised, warmed up
+  double rss_after_load = 0;       // stage ready (archive, unoptimised copy dropped), before trim
+  double rss_after_load_trim = 0;  // after malloc_trim
+  double peak_rss_stream = 0;      // peak over the stream
+  double rss_end = 0;              // after the stream
+  int32_t peaks_per_phase = 0;     // 1: every VmHWM reset worked
+};
+
 // Facts about a rank and its totals over the streaming part of the run. Trivially copyable.
 struct RankFacts {
   char host[64] = {};
@@ -66,6 +90,7 @@ struct RankFacts {
   double rapl_joules = -1;     // package energy counted by RAPL over [t_begin, t_end]; -1: none
   char rapl_source[96] = {};   // which counters, e.g. "intel-rapl:0,intel-rapl:1"
   double records_dropped = 0;  // batches beyond the trace's capacity (not recorded)
+  RankMemory memory;           // stage ranks: memory by phase
 };
 
 // Per-batch records kept in a vector reserved at start-up: recording is a store, never an
@@ -91,6 +116,12 @@ class BatchTrace {
 
 // Sets host, cores, threads and peak memory of *f as they are now; leaves the other fields.
 void sample_rank_facts(RankFacts* f);
+// A stage rank's memory by phase (RankMemory): memory_start runs a tiny LibTorch op (its thread
+// pool, its kernels' one-time set-up), takes the baseline and starts the first phase;
+// memory_end_phase sets the phase's peak and the RSS at its end, then, with `trimmed`, calls
+// malloc_trim(0) and sets the RSS after it; then it starts the next phase (VmHWM reset).
+void memory_start(RankMemory* m);
+void memory_end_phase(RankMemory* m, double* peak, double* rss, double* trimmed);
 // CPU seconds (user, system) of this process so far.
 void process_cpu_seconds(double* user, double* system);
 
