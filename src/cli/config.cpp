@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -108,6 +109,12 @@ po::options_description run_options(bool pipeline) {
                  "lz4, zfp-reversible, zfp-rate:R, "
                  "zfp-precision:P, zfp-accuracy:E, zfp-relacc:E, q8, q4, q2 (8-, 4-, 2-bit "
                  "quantisation), each zfp mode and quantiser +lz4; see docs/codecs.md")
+      ("error-budget", po::value<double>()->default_value(0), "choose each link's codec: the "
+                 "fastest plan whose outputs' relative L2 error (worst row) stays within this "
+                 "on the calibration inputs, measured before streaming (e.g. 1e-2; 0 = off, "
+                 "--codec decides; docs/codecs.md, \"Error budget\")")
+      ("calibration-rows", po::value<int64_t>()->default_value(8), "with --error-budget: the "
+                 "first this many input rows (in whole batches) measure each codec's error")
       ("stage-cache", po::value<std::string>()->default_value(""), "folder on each node's local "
                  "disk where stage ranks keep the stages they received, so that a repeated run "
                  "does not ship them again; default $EDGEPIPE_STAGE_CACHE, else $SLURM_TMPDIR, "
@@ -291,6 +298,14 @@ void read_pipeline_options(const po::variables_map& vm, RunConfig& c) {
   EP_CHECK_AS(ConfigError, c.group_tolerance >= 0 && c.group_tolerance < 1,
               "--group-tolerance must be in [0, 1), got ", c.group_tolerance);
   c.codecs = parse_link_codecs(vm["codec"].as<std::string>());
+  c.error_budget = vm["error-budget"].as<double>();
+  EP_CHECK_AS(ConfigError, std::isfinite(c.error_budget) && c.error_budget >= 0,
+              "--error-budget must be a relative error >= 0 (0 = off), got ", c.error_budget);
+  EP_CHECK_AS(ConfigError, c.error_budget == 0 || vm["codec"].defaulted(),
+              "--error-budget chooses every link's codec: give it or --codec, not both");
+  c.calibration_rows = vm["calibration-rows"].as<int64_t>();
+  EP_CHECK_AS(ConfigError, c.calibration_rows > 0, "--calibration-rows must be positive, got ",
+              c.calibration_rows);
   c.overlap = vm["overlap"].as<std::string>();
   EP_CHECK_AS(ConfigError, c.overlap == "auto" || c.overlap == "on" || c.overlap == "off",
               "--overlap must be auto, on or off, got '", c.overlap, "'");

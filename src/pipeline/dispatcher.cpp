@@ -88,7 +88,13 @@ bool prepare(RunConfig& cfg, Channel& world, const Log& log, Prepared& p) {
   if (!cfg.profile.empty()) p.model_sha256 = sha256_file(cfg.model);
   MeasuredIdentity identity{p.model_sha256, cfg.batch, cfg.threads, p.in->sample_shape(),
                             cfg.codecs.text()};
-  p.plan = plan_run(*p.mg, cfg, first, read_s, identity, world, log);
+  // --error-budget: the first input rows measure the codecs' error, in whole batches.
+  std::vector<at::Tensor> calibration;
+  if (cfg.error_budget > 0)
+    for (int64_t b = 0; b * cfg.batch < std::min(cfg.calibration_rows, p.in->count()); ++b)
+      calibration.push_back(p.in->batch(b, cfg.batch));
+  p.plan = plan_run(*p.mg, cfg, first, read_s, identity, world, log, calibration);
+  cfg.codecs = p.plan.codecs;  // the links' codecs as chosen (--error-budget) or given
   if (p.model_sha256.empty())
     p.plan.profile.identity.model_sha256 = p.model_sha256 = sha256_file(cfg.model);
   p.sink.emplace(paths.output, output_mode_of(cfg), id, std::move(*p.lock));
@@ -217,6 +223,7 @@ RunDescription description_of(const Prepared& p) {
   for (size_t s = 0; s < p.plan.routing.num_stages(); ++s)
     d.weights.push_back(p.plan.routing.weights(s));
   d.profile = p.plan.profile;
+  d.budget = p.plan.budget;
   return d;
 }
 

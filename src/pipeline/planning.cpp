@@ -10,6 +10,7 @@
 #include "edgepipe/base/units.h"
 #include "edgepipe/model/profile.h"
 #include "edgepipe/model/stage.h"
+#include "edgepipe/pipeline/error_budget.h"
 #include "edgepipe/pipeline/probe.h"
 #include "edgepipe/pipeline/setup.h"
 #include "edgepipe/pipeline/watchdog.h"
@@ -71,6 +72,7 @@ namespace {
 // The distinct codecs of the job's links: the planner charges each cut the costliest, since it
 // cannot know before planning which link a cut will travel on.
 std::vector<CodecSpec> link_codecs(const RunConfig& cfg, int links) {
+  if (cfg.error_budget > 0) return budget_candidates();
   std::vector<CodecSpec> out;
   for (int l = 1; l <= links; ++l)
     if (std::find(out.begin(), out.end(), cfg.codecs.for_link(l)) == out.end())
@@ -177,8 +179,8 @@ void lay_out(RunPlan& p, const ModelGraph& mg, const ModelProfile& prof, const R
              " stages");
   // Links count in pipeline order: link s + 1 carries into stage s, link k + 1 back to rank 0.
   for (int l = num_stages + 2; l <= ranks; ++l)
-    EP_CHECK(cfg.codecs.for_link(l) == cfg.codecs.all, "--codec names link ", l,
-             " but the plan has ", num_stages, " stages: links 1..", num_stages + 1);
+    EP_CHECK(p.codecs.for_link(l) == p.codecs.all, "--codec names link ", l, " but the plan has ",
+             num_stages, " stages: links 1..", num_stages + 1);
   // Pipeline ranks: rank 0, then every replica of stage 0, of stage 1, ...
   p.members.push_back(0);
   p.member_stage.push_back(-1);
@@ -194,7 +196,7 @@ void lay_out(RunPlan& p, const ModelGraph& mg, const ModelProfile& prof, const R
   p.routing = Routing(route_ranks, Routing::weights_of(p.decision.plan));
   for (int s = 1; s < num_stages; ++s)
     p.node_cuts.push_back(static_cast<int64_t>(mg.cuts[stages[s].first]));
-  p.setups = stage_setups(mg, prof, p.decision, cfg.codecs, p.members, p.routing);
+  p.setups = stage_setups(mg, prof, p.decision, p.codecs, p.members, p.routing);
   p.max_out_bytes = frame_bound(prof.cut_metas.back());
   for (const auto& m : prof.cut_metas.back())
     p.max_out_tensor_bytes += static_cast<uint64_t>(m.bytes());
@@ -203,7 +205,10 @@ void lay_out(RunPlan& p, const ModelGraph& mg, const ModelProfile& prof, const R
 }  // namespace
 
 RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& input, double read_s,
-                 const MeasuredIdentity& identity, Channel& ch, const Log& log) {
+                 const MeasuredIdentity& identity, Channel& ch, const Log& log,
+                 const std::vector<at::Tensor>& calibration) {
+  EP_CHECK(cfg.error_budget == 0 || !calibration.empty(),
+           "--error-budget needs calibration inputs (a bug: none were given)");
   const int K = ch.size();
   cfg.codecs.check_links(K);
   EP_CHECK(cfg.stages <= mg.num_blocks(), "--stages ", cfg.stages, ": the model has ",
@@ -244,7 +249,10 @@ RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& i
   };
   if (cfg.profile.empty()) {
     p.profile.measurements.startup = measure_ranks(mg, prof, input, cfg, ch, log);
-    p.profile.measurements.model = model_costs(prof);
+    // Under a budget the codecs are chosen for the plan (choose_link_codecs): it is made raw.
+    ModelProfile planned = prof;
+    if (cfg.error_budget > 0) planned.codecs.clear();
+    p.profile.measurements.model = model_costs(planned);
     p.profile.measurements.read_s = read_s;
     p.profile.source = "measured at start-up";
   } else {
@@ -261,8 +269,10 @@ RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& i
       strprintf("rank 0's own work per batch (reading and checking inputs, its codec): "
                 "%.2f ms, %.0f%% of a core at the planned period",
                 1e3 * p.decision.dispatcher_s, 100 * p.decision.dispatcher_share));
+  p.codecs = cfg.codecs;
+  if (cfg.error_budget > 0) choose_link_codecs(p, mg, prof, cfg, calibration, log);
   lay_out(p, mg, prof, cfg, K, log);
-  advise_codecs(p, prof, cfg, log);
+  if (cfg.error_budget == 0) advise_codecs(p, prof, cfg, log);
   return p;
 }
 
@@ -283,6 +293,7 @@ std::string describe_plan(const ModelGraph& mg, const RunPlan& p, const RunConfi
          "(--overlap "
       << cfg.overlap << ")\n";
   s << predicted_text(p.decision.plan.period_s(), static_cast<double>(cfg.batch)) << "\n";
+  if (p.budget.on()) s << p.budget.text();
   return s.str();
 }
 

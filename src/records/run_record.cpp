@@ -110,6 +110,7 @@ void record_plan(const RunDescription& run, RunLog& L) {
     }
   }
   L.profile = run.profile;
+  L.budget = run.budget;
 }
 
 RankLog root_rank(const StreamResults& r, const Meter::Deltas& root) {

@@ -45,6 +45,40 @@ void write_run_group(hid_t f, const RunLog& log) {
                      "ranks' clocks aligned at start-up");
 }
 
+// /plan/error_budget: what --error-budget chose per link and what it measured (docs/runlog.md).
+void write_error_budget(hid_t plan, const ErrorBudgetReport& b) {
+  H5Id g = h5_create_group(plan, "error_budget");
+  h5_write_double_attr(g.get(), "budget", b.budget);
+  h5_write_int_attr(g.get(), "calibration_rows", b.calibration_rows);
+  h5_write_int_attr(g.get(), "candidates", static_cast<int64_t>(b.candidates));
+  h5_write_double_attr(g.get(), "error_sum", b.error_sum);
+  h5_write_double_attr(g.get(), "measured_error", b.measured_error);
+  h5_write_double_attr(g.get(), "predicted_period_raw_s", b.period_raw_s);
+  h5_write_double_attr(g.get(), "predicted_period_s", b.period_s);
+  std::string codecs, tightened;
+  std::vector<int64_t> cut;
+  std::vector<double> raw, bytes, enc, dec, err;
+  for (const BudgetedLink& l : b.links) {
+    codecs += (codecs.empty() ? "" : ",") + l.codec;
+    cut.push_back(static_cast<int64_t>(l.cut));
+    raw.push_back(l.raw_bytes);
+    bytes.push_back(l.bytes);
+    enc.push_back(l.encode_ms / 1e3);
+    dec.push_back(l.decode_ms / 1e3);
+    err.push_back(l.error);
+  }
+  for (const std::string& t : b.tightened) tightened += t + "\n";
+  h5_write_text_attr(g.get(), "link_codecs", codecs);
+  h5_write_text_attr(g.get(), "tightened", tightened);
+  h5_write_ints(g.get(), "link_cut", cut);
+  h5_write_doubles(g.get(), "link_bytes_raw", raw, "bytes per batch, the raw frame");
+  h5_write_doubles(g.get(), "link_bytes", bytes, "bytes per batch under the chosen codec");
+  h5_write_doubles(g.get(), "link_encode_s", enc, "seconds per batch on rank 0");
+  h5_write_doubles(g.get(), "link_decode_s", dec, "seconds per batch on rank 0");
+  h5_write_doubles(g.get(), "link_error", err,
+                   "the outputs' relative L2 error (worst row) with this link alone coded");
+}
+
 void write_plan_group(hid_t f, const RunLog& log) {
   H5Id g = h5_create_group(f, "plan");
   h5_write_int_attr(g.get(), "stages", static_cast<int64_t>(log.stage_rank.size()));
@@ -67,6 +101,7 @@ void write_plan_group(hid_t f, const RunLog& log) {
   h5_write_ints(g.get(), "stage_replicas", log.stage_replicas);
   h5_write_ints(g.get(), "replica_ranks", log.replica_ranks);
   h5_write_ints(g.get(), "replica_weights", log.replica_weights);
+  if (log.budget.on()) write_error_budget(g.get(), log.budget);
 }
 
 // Rank 0's totals: the sums of its batch records (kept without --no-trace's records).

@@ -22,4 +22,5 @@ void test_crash_point(const char* point, int64_t count = 1);
 // Besides crash points, EDGEPIPE_TEST_CRASH names phases a test makes last, to stop or watch them
 // (test_hook_armed): slow_calibration (rank 0 repeats each calibration timing), slow_warmup (a
 // stage rank warms its stage up a million times), compute_hang:N (batch N - 1 never ends on the
-// compute lane: a model that hangs).
+// compute lane: a model that hangs), slow_links (--error-budget chooses the codecs as if every
+// link were 1000x slower: a lossy choice on a machine whose links are shared memory).

@@ -28,6 +28,8 @@ struct RunConfig {
   size_t replicas = 0;                // every stage on exactly this many ranks (0: not forced)
   double group_tolerance = 0.05;      // PlanOptions::group_tolerance for the measured ranks
   LinkCodecs codecs;                  // codec of each link (`run` only; see codec_spec.h)
+  double error_budget = 0;            // > 0: the planner chooses the codecs within this error
+  int64_t calibration_rows = 8;       // input rows that measure the codecs' error (budget only)
   std::string overlap = "auto";       // compute thread beside the codec: auto, on, off (worker.h)
   std::string stage_cache;            // stage ranks' cache of stages ("" = the default folder,
                                       // "off" = none; pipeline/stage_cache.h)

@@ -15,6 +15,7 @@
 #include "edgepipe/io/data.h"
 #include "edgepipe/model/graph.h"
 #include "edgepipe/pipeline/routing.h"
+#include "edgepipe/plan/codec_choice.h"
 #include "edgepipe/plan/policy.h"
 #include "edgepipe/wire/channel.h"
 #include "edgepipe/wire/protocol.h"
@@ -32,6 +33,8 @@ struct RunPlan {
   std::vector<StageSetup> setups;     // one per stage rank (replicas too), in pipeline order
   uint64_t max_out_bytes = 0;         // largest frame rank 0 receives
   uint64_t max_out_tensor_bytes = 0;  // the most tensor bytes such a frame decodes to
+  LinkCodecs codecs;                  // each link's codec: --codec's, or --error-budget's choice
+  ErrorBudgetReport budget;           // what --error-budget chose and measured (off: budget 0)
   size_t num_stages() const { return routing.num_stages(); }
   size_t num_stage_ranks() const { return setups.size(); }
 };
@@ -49,8 +52,11 @@ PlanPolicy policy_of(const RunConfig& cfg, int ranks);
 // Rank 0's part of set-up up to the plan. `read_s`: what reading and checking one input batch
 // costs rank 0; `identity`: what this run's measurements are valid for. Ranks the plan leaves
 // out get nothing to do (setup.h).
+// With --error-budget, `calibration` holds the input batches the codecs' errors are measured on
+// (--calibration-rows rows); rank 0 then chooses every link's codec (RunPlan::codecs, budget).
 RunPlan plan_run(const ModelGraph& mg, const RunConfig& cfg, const at::Tensor& input, double read_s,
-                 const MeasuredIdentity& identity, Channel& ch, const Log& log);
+                 const MeasuredIdentity& identity, Channel& ch, const Log& log,
+                 const std::vector<at::Tensor>& calibration = {});
 
 // The start-up table, the plan's table and the predicted period, for rank 0's log.
 std::string describe_plan(const ModelGraph& mg, const RunPlan& plan, const RunConfig& cfg);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "edgepipe/cli/config.h"
+#include "edgepipe/plan/codec_choice.h"
 #include "edgepipe/plan/policy.h"
 #include "edgepipe/records/meter.h"
 #include "edgepipe/records/metrics.h"
@@ -52,6 +53,7 @@ struct RunDescription {
   std::vector<int> member_stage;   // the stage each of them runs (-1 for rank 0)
   std::vector<std::vector<int>> weights;  // each stage's replicas' routing weights (routing.h)
   StoredProfile profile;                  // what the plan was made from
+  ErrorBudgetReport budget;               // --error-budget's choice of codecs (off: budget 0)
   // By stage rank (pipeline order), once the stages are shipped: the set-up bytes rank 0 sent
   // it, and whether its node's stage cache held its stage (1) or rank 0 sent it (0).
   std::vector<int64_t> setup_bytes;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "edgepipe/plan/codec_choice.h"
 #include "edgepipe/plan/policy.h"
 #include "edgepipe/records/metrics.h"
 #include "edgepipe/records/trace.h"
@@ -67,6 +68,7 @@ struct RunLog {
   double plan_period_s = 0;  // predicted seconds per batch (largest stage period, dispatcher)
   std::string plan_method;   // "optimal"
   bool overlap = false;      // stages computed on a thread beside their codec work (--overlap)
+  ErrorBudgetReport budget;  // /plan/error_budget: --error-budget's choice (written when on)
   // /profile: what the plan was made from (reusable: --profile LOG)
   StoredProfile profile;
   // /ranks, /links
