@@ -71,7 +71,6 @@ Terms terms_of(const ModelCosts& model, const Cluster& cluster, const std::vecto
   t.dispatcher.assign(links[0].size(), std::vector<double>(links[k].size(), kInf));
   for (size_t a = 0; a < links[0].size(); ++a)
     for (size_t b = 0; b < links[k].size(); ++b) {
-      if (k == 0) continue;
       std::fill(option.begin(), option.end(), 0);
       option[0] = a;
       option[k] = b;
